@@ -1,0 +1,3 @@
+from awscli_saml_sso.cli import main
+
+main()
