@@ -25,6 +25,10 @@ class UsageError(AssError):
     exit_code = 2
 
 
+class NeedsPerson(UsageError):
+    """An answer only a person can give is needed, but nobody can be asked (exit 2)."""
+
+
 class SignInError(AssError):
     """Sign-in failed at the identity provider: wrong password, timeout, browser closed (exit 3)."""
 

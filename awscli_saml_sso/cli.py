@@ -1,0 +1,338 @@
+"""The command line: parse options, build the core's inputs, turn every failure into an exit code.
+
+Only click, the standard library and light project modules are imported here, so `--help`,
+`--version` and the "still valid" path start fast.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from awscli_saml_sso import __version__
+from awscli_saml_sso.cache import DEFAULT_MIN_REMAINING, CachedKeys
+from awscli_saml_sso.environment import SHELLS
+from awscli_saml_sso.errors import AssError, Interrupted, NoRoleError, UsageError
+from awscli_saml_sso.login import LoginOptions, login, profile_keys, role_keys
+from awscli_saml_sso.settings import Settings
+
+log = logging.getLogger("awscli_saml_sso")
+
+F = TypeVar("F", bound=Callable[..., Any])
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+# Libraries whose DEBUG output carries request bodies: passwords typed by selenium, the
+# assertion and the keys in botocore's wire logs. They never go below WARNING.
+NOISY_LOGGERS = (
+    "botocore",
+    "boto3",
+    "urllib3",
+    "selenium",
+    "mitmproxy",
+    "WDM",
+    "keyring",
+    "s3transfer",
+)
+
+
+class ClickUi:
+    """The core's `Ui` on a terminal: prompts and progress on stderr, results on stdout."""
+
+    def __init__(self, interactive: bool) -> None:
+        self.interactive = interactive
+
+    def ask(self, prompt: str, *, default: str | None = None, hide: bool = False) -> str:
+        if not self.interactive:
+            raise UsageError(f"an answer to {prompt!r} is needed but prompting is disabled")
+        return str(click.prompt(prompt, default=default, hide_input=hide, err=True))
+
+    def confirm(self, prompt: str) -> bool:
+        if not self.interactive:
+            return False
+        return bool(click.confirm(prompt, err=True))
+
+    def info(self, message: str) -> None:
+        click.echo(message, err=True)
+
+    def warn(self, message: str) -> None:
+        click.secho(f"Warning: {message}", err=True, fg="yellow")
+
+    def result(self, message: str) -> None:
+        click.echo(message)
+
+
+def setup_logging(level: str) -> None:
+    """Our own loggers at `level` on stderr; chatty libraries capped at WARNING."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    for name in NOISY_LOGGERS:
+        logging.getLogger(name).setLevel(max(logging.WARNING, logging.getLevelName(level)))
+
+
+def env_flag(name: str) -> bool:
+    return os.environ.get(name, "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def _options(*decorators: Callable[[F], F]) -> Callable[[F], F]:
+    """Apply several click options at once (shared by the group and the subcommands)."""
+
+    def apply(function: F) -> F:
+        for decorator in reversed(decorators):
+            function = decorator(function)
+        return function
+
+    return apply
+
+
+IDP_OPTIONS = _options(
+    click.option("--idp-nickname", metavar="NAME", help="Stored identity provider to use."),
+    click.option("--idp-url", metavar="URL", help="Add or update the IdP (with --idp-nickname)."),
+    click.option("--use-stored", is_flag=True, help="Use the stored username and password."),
+    click.option("--show-browser", is_flag=True, help="Show the browser (autofill still runs)."),
+    click.option("--use-browser", is_flag=True, help="Show the browser; you type everything."),
+    click.option("--browser", type=click.Choice(["chromium", "chrome", "edge", "firefox"])),
+    click.option("--driver-path", type=click.Path(dir_okay=False, path_type=Path)),
+    click.option("--timeout", type=click.FloatRange(min=1), help="Seconds for the whole sign-in."),
+    click.option("--mfa-code", envvar="ASS_MFA_CODE", metavar="CODE", help="One-time code."),
+    click.option(
+        "--saml-response-file",
+        metavar="PATH",
+        help="Use an assertion captured elsewhere (base64, URL-encoded or XML; - for stdin).",
+    ),
+    click.option("--role-arn", metavar="ARN", help="Role to assume (exact ARN)."),
+    click.option("--region", help="Region for STS and the profile's config."),
+    click.option("--duration", type=click.IntRange(min=900, max=43200), help="Session seconds."),
+    click.option("--endpoint-url", envvar="ASS_ENDPOINT_URL", metavar="URL", help="STS endpoint."),
+    click.option(
+        "--no-prompt", is_flag=True, envvar="ASS_NO_PROMPT", help="Never ask; fail instead."
+    ),
+    click.option(
+        "--log-level",
+        envvar="ASS_LOG_LEVEL",
+        type=click.Choice(LOG_LEVELS, case_sensitive=False),
+        default="WARNING",
+        show_default=True,
+    ),
+)
+
+
+def _min_remaining(default: int) -> Callable[[F], F]:
+    return click.option(
+        "--min-remaining",
+        type=click.IntRange(min=0),
+        default=default,
+        show_default=True,
+        help="Seconds of validity below which credentials are renewed.",
+    )
+
+
+def _start(options: dict[str, Any]) -> tuple[LoginOptions, Settings, ClickUi]:
+    """Common start of every command: logging, settings, the Ui and the core's options."""
+    level = str(options.pop("log_level")).upper()
+    setup_logging(level)
+    ui = ClickUi(interactive=not options.pop("no_prompt"))
+    opts = LoginOptions(**options, debug=level == "DEBUG", env=dict(os.environ))
+    return opts, Settings.from_env(), ui
+
+
+@click.group(invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="awscli_saml_sso")
+@IDP_OPTIONS
+@click.option("--role-selection", type=click.IntRange(min=0), help="Role number, from 0.")
+@click.option("--all-roles", is_flag=True, help="Write one profile per role.")
+@click.option("--profile", default="saml", show_default=True, help="Credentials profile.")
+@click.option("--output", help="Output format written to the profile's config.")
+@click.option("--force", is_flag=True, help="Sign in even if the profile is still valid.")
+@_min_remaining(300)
+@click.option("--clean", is_flag=True, help="Remove stored IdPs, passwords and browser profiles.")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation (with --clean).")
+@click.pass_context
+def cli(ctx: click.Context, /, **options: Any) -> None:
+    """Sign in through your SAML identity provider and store temporary AWS credentials.
+
+    Without a subcommand, signs in and writes the --profile (default: saml) in the AWS
+    credentials file; run `awscli_saml_sso COMMAND --help` for the other commands.
+    """
+    if ctx.invoked_subcommand is not None:
+        setup_logging(str(options["log_level"]).upper())
+        return
+    do_clean, yes = options.pop("clean"), options.pop("yes")
+    opts, settings, ui = _start(options)
+    if do_clean:
+        clean(settings, ui, yes=yes)
+        return
+    login(opts, settings, ui)
+
+
+@cli.command("credential-process")
+@IDP_OPTIONS
+@click.option("--profile", default="saml", hidden=True)
+@_min_remaining(DEFAULT_MIN_REMAINING)
+def credential_process(**options: Any) -> None:
+    """Print keys for the AWS CLI's credential_process (JSON on stdout, nothing else).
+
+    Keys come from the tool's own cache; near expiry, one headless sign-in with the stored
+    username and password refreshes them for every concurrent caller.
+    """
+    opts, settings, _ = _start(options)
+    keys = role_keys(opts, settings, ClickUi(interactive=False))
+    click.echo(json.dumps(keys.process_json()))
+
+
+@cli.command("configure-profile")
+@click.argument("name")
+@click.option("--idp-nickname", required=True, metavar="NAME")
+@click.option("--role-arn", required=True, metavar="ARN")
+@click.option("--region")
+@click.option("--endpoint-url", envvar="ASS_ENDPOINT_URL", metavar="URL")
+def configure_profile(
+    name: str, idp_nickname: str, role_arn: str, region: str | None, endpoint_url: str | None
+) -> None:
+    """Make the AWS CLI profile NAME get its keys from this tool (credential_process)."""
+    from awscli_saml_sso.profiles import configure_credential_process
+
+    path = configure_credential_process(
+        name, idp_nickname, role_arn, region=region, endpoint_url=endpoint_url
+    )
+    click.echo(f"Profile {name} in {path} now signs in through {idp_nickname} as {role_arn}.")
+    click.echo(f"Try it: aws --profile {name} sts get-caller-identity")
+
+
+def _keys(options: dict[str, Any]) -> tuple[CachedKeys, str]:
+    """Keys for exec/env: the tool's cache with --idp-nickname and --role-arn, else --profile."""
+    opts, settings, ui = _start(options)
+    if opts.idp_nickname and opts.role_arn:
+        keys = role_keys(opts, settings, ui)
+    else:
+        keys = profile_keys(opts, settings, ui)
+    from awscli_saml_sso.profiles import region_of
+
+    return keys, region_of(opts)
+
+
+EXEC_OPTIONS = _options(
+    IDP_OPTIONS,
+    click.option("--profile", default="saml", show_default=True, help="Credentials profile."),
+    _min_remaining(DEFAULT_MIN_REMAINING),
+)
+
+
+@cli.command(context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})
+@EXEC_OPTIONS
+@click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
+def exec(command: tuple[str, ...], **options: Any) -> None:
+    """Run COMMAND with temporary keys in its environment; returns its exit code."""
+    from awscli_saml_sso.environment import child_environment, variables
+
+    keys, region = _keys(options)
+    env = child_environment(os.environ, variables(keys, region))
+    try:
+        completed = subprocess.run(list(command), env=env, check=False)
+    except OSError as exc:
+        raise UsageError(f"cannot run {command[0]}: {exc.strerror}") from exc
+    sys.exit(completed.returncode)
+
+
+@cli.command()
+@EXEC_OPTIONS
+@click.option("--shell", type=click.Choice(SHELLS), default="bash", show_default=True)
+def env(shell: str, **options: Any) -> None:
+    """Print shell lines that export temporary keys (eval "$(awscli_saml_sso env)")."""
+    from awscli_saml_sso.environment import render, variables
+
+    keys, region = _keys(options)
+    click.echo(render(variables(keys, region), shell), nl=False)
+
+
+@cli.command()
+@IDP_OPTIONS
+def roles(**options: Any) -> None:
+    """Sign in and list the roles the identity provider grants, writing nothing."""
+    from awscli_saml_sso.login import fetch_assertion
+    from awscli_saml_sso.roles import menu_text
+
+    opts, settings, ui = _start(options)
+    assertion = fetch_assertion(opts, settings, ui)
+    if not assertion.roles:
+        from awscli_saml_sso.roles import NO_ROLE
+
+        raise NoRoleError(NO_ROLE)
+    click.echo(menu_text(assertion.roles).split("\n", 1)[1])
+
+
+@cli.group()
+def idp() -> None:
+    """Manage stored identity providers."""
+
+
+@idp.command("list")
+def idp_list() -> None:
+    """List stored identity providers."""
+    idps = Settings.from_env().load_idps()
+    if not idps:
+        click.echo("No identity provider is stored.", err=True)
+    for item in idps.values():
+        extra = ", ".join(
+            f"{k}={v}" for k, v in (("user", item.username), ("browser", item.browser)) if v
+        )
+        click.echo(f"{item.nickname}\t{item.url}" + (f"\t{extra}" if extra else ""))
+
+
+@idp.command("remove")
+@click.argument("nickname")
+def idp_remove(nickname: str) -> None:
+    """Forget a stored identity provider, its password and its browser profile."""
+    removed = Settings.from_env().remove_idp(nickname)
+    click.echo(f"Removed {removed.nickname}.")
+
+
+def clean(settings: Settings, ui: ClickUi, *, yes: bool) -> None:
+    """--clean: forget every stored IdP, password and browser profile, after confirmation."""
+    if not yes and not ui.confirm(f"Remove everything stored in {settings.config_dir}?"):
+        ui.info("Nothing removed.")
+        return
+    removed = settings.clean()
+    ui.result("Removed: " + ", ".join(removed) if removed else "Nothing was stored.")
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: run the CLI and map every failure to one sentence and an exit code."""
+    try:
+        cli.main(args=argv, prog_name="awscli_saml_sso", standalone_mode=False)
+    except click.exceptions.Abort as exc:
+        error: click.ClickException = (
+            UsageError("standard input closed while an answer was expected")
+            if isinstance(exc.__context__, EOFError)
+            else Interrupted("interrupted by Ctrl-C")
+        )
+        error.show()
+        sys.exit(error.exit_code)
+    except KeyboardInterrupt:
+        Interrupted("interrupted by Ctrl-C").show()
+        sys.exit(Interrupted.exit_code)
+    except AssError as exc:
+        log.debug("failed", exc_info=True)
+        exc.show()
+        sys.exit(exc.exit_code)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except Exception as exc:
+        log.debug("unexpected failure", exc_info=True)
+        click.echo(
+            f"Error: unexpected {type(exc).__name__}: {exc} (run with --log-level DEBUG "
+            "for the details)",
+            err=True,
+        )
+        sys.exit(1)
+    sys.exit(0)

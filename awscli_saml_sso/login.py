@@ -1,0 +1,284 @@
+"""The sign-in, top to bottom: settings, skip if still valid, assertion, role, STS, file.
+
+This module has no click import: the CLI builds a `LoginOptions`, a `Ui` and calls `login()`.
+The browser half (proxy, browser, autofill) is imported only when a browser is needed.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
+
+from awscli_saml_sso import credentials as creds_file
+from awscli_saml_sso.errors import LocalFileError, NeedsPerson, SamlError, UsageError
+from awscli_saml_sso.settings import Settings
+
+if TYPE_CHECKING:
+    from awscli_saml_sso.cache import CachedKeys
+    from awscli_saml_sso.saml import Assertion, Role
+
+log = logging.getLogger(__name__)
+
+
+class Ui(Protocol):
+    """How the core talks to the person; the CLI implements it with click."""
+
+    interactive: bool
+
+    def ask(self, prompt: str, *, default: str | None = None, hide: bool = False) -> str: ...
+    def confirm(self, prompt: str) -> bool: ...
+    def info(self, message: str) -> None: ...  # progress and notes, to stderr
+    def warn(self, message: str) -> None: ...
+    def result(self, message: str) -> None: ...  # the outcome, to stdout
+
+
+@dataclass(frozen=True)
+class LoginOptions:
+    """Everything a sign-in can be told from the command line or the environment."""
+
+    idp_nickname: str | None = None
+    idp_url: str | None = None
+    use_stored: bool = False
+    show_browser: bool = False
+    use_browser: bool = False
+    browser: str | None = None
+    driver_path: Path | None = None
+    timeout: float | None = None
+    mfa_code: str | None = None
+    saml_response_file: str | None = None
+    role_arn: str | None = None
+    role_selection: int | None = None
+    all_roles: bool = False
+    profile: str = "saml"
+    region: str | None = None
+    output: str | None = None
+    duration: int | None = None
+    endpoint_url: str | None = None
+    force: bool = False
+    min_remaining: int = 300
+    debug: bool = False
+    env: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class LoginResult:
+    """What a sign-in wrote: profile name -> role ARN, or nothing when it was skipped."""
+
+    profiles: dict[str, str]
+    skipped: bool = False
+
+
+# Skip when still valid -----------------------------------------------------------------------
+def still_valid(opts: LoginOptions, now: datetime | None = None) -> datetime | None:
+    """The expiry of the target profile's credentials if they can be kept, else None.
+
+    Kept only when they came from this tool, have more than `min_remaining` seconds left and
+    are for the requested role (with no role requested, for the role chosen last time).
+    """
+    if opts.force or opts.all_roles or opts.saml_response_file or opts.role_selection is not None:
+        return None
+    profile = creds_file.read_profile(creds_file.credentials_file(opts.env), opts.profile)
+    if not profile or "x_security_token_expires" not in profile:
+        return None
+    if opts.role_arn and profile.get("x_role_arn") != opts.role_arn.strip():
+        return None
+    try:
+        expires = datetime.fromisoformat(profile["x_security_token_expires"].replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if expires.tzinfo is None:
+        expires = expires.replace(tzinfo=timezone.utc)
+    now = now or datetime.now(timezone.utc)
+    return expires if expires - now > timedelta(seconds=opts.min_remaining) else None
+
+
+def _local_and_utc(moment: datetime) -> str:
+    local = moment.astimezone()
+    return f"{local:%Y-%m-%d %H:%M:%S %Z} ({moment.astimezone(timezone.utc):%Y-%m-%d %H:%M:%S} UTC)"
+
+
+# Getting the assertion ------------------------------------------------------------------------
+def read_saml_response_file(source: str) -> str:
+    """The text of --saml-response-file (a path, or `-` for stdin). Raises SamlError."""
+    if source == "-":
+        return sys.stdin.read()
+    try:
+        return Path(source).read_text(encoding="utf-8", errors="strict")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SamlError(f"cannot read the SAML response file {source}: {exc}") from exc
+
+
+def obtain_saml_response(opts: LoginOptions, settings: Settings, ui: Ui) -> str:
+    """The SAMLResponse text: from --saml-response-file, else by signing in with a browser."""
+    if opts.saml_response_file:
+        return read_saml_response_file(opts.saml_response_file)
+    from awscli_saml_sso.signin import browser_sign_in
+
+    return browser_sign_in(opts, settings, ui)
+
+
+# The whole flow -----------------------------------------------------------------------------
+def fetch_assertion(opts: LoginOptions, settings: Settings, ui: Ui) -> Assertion:
+    """Obtain the SAMLResponse (file or browser) and parse it. Raises the project's errors."""
+    from awscli_saml_sso.saml import parse_saml_response
+
+    return parse_saml_response(obtain_saml_response(opts, settings, ui))
+
+
+def issue_credentials(
+    opts: LoginOptions, assertion: Assertion, targets: Mapping[str, Role], ui: Ui
+) -> dict[str, creds_file.TemporaryCredentials]:
+    """Call STS once per target (profile name -> role). Raises StsError."""
+    from awscli_saml_sso import sts
+
+    duration, note = sts.requested_duration(assertion, opts.duration)
+    if note:
+        ui.warn(note)
+    issued: dict[str, creds_file.TemporaryCredentials] = {}
+    for profile, role in targets.items():
+        target = sts.StsTarget(sts.region_for(role, opts.region), opts.endpoint_url)
+        issued[profile] = sts.assume_role_with_saml(
+            assertion, role, target, duration=duration, notify=ui.warn
+        )
+    return issued
+
+
+def pick_targets(opts: LoginOptions, assertion: Assertion, ui: Ui) -> dict[str, Role]:
+    """Profile name -> role to assume: every role with --all-roles, else the one chosen."""
+    from awscli_saml_sso.roles import all_role_profiles, choose_role
+
+    if opts.all_roles:
+        return all_role_profiles(assertion.roles)
+    ask = (lambda prompt: ui.ask(prompt)) if ui.interactive else None
+    choice = choose_role(
+        assertion.roles, role_arn=opts.role_arn, selection=opts.role_selection, ask=ask
+    )
+    ui.info(f"Using {choice.role.role_arn} ({choice.reason}).")
+    return {opts.profile: choice.role}
+
+
+def login(opts: LoginOptions, settings: Settings, ui: Ui) -> LoginResult:
+    """Sign in and write temporary credentials; raises the project's errors."""
+    expires = still_valid(opts)
+    if expires is not None:
+        ui.result(
+            f"The {opts.profile} profile still holds valid credentials until "
+            f"{_local_and_utc(expires)}; nothing to do (use --force to sign in anyway)."
+        )
+        return LoginResult(profiles={}, skipped=True)
+    assertion = fetch_assertion(opts, settings, ui)
+    issued = issue_credentials(opts, assertion, pick_targets(opts, assertion, ui), ui)
+    path = creds_file.credentials_file(opts.env)
+    creds_file.write_credentials(path, issued)
+    config = {
+        key: value for key, value in (("region", opts.region), ("output", opts.output)) if value
+    }
+    if config:
+        for profile in issued:
+            creds_file.write_config(creds_file.config_file(opts.env), profile, config)
+    _report(opts, issued, path, ui)
+    return LoginResult(profiles={name: keys.role_arn for name, keys in issued.items()})
+
+
+def _report(
+    opts: LoginOptions,
+    issued: dict[str, creds_file.TemporaryCredentials],
+    path: Path,
+    ui: Ui,
+) -> None:
+    from awscli_saml_sso import sts
+    from awscli_saml_sso.errors import StsError
+    from awscli_saml_sso.saml import Role
+
+    for profile, keys in issued.items():
+        ui.result(
+            f"Your new access key pair has been stored in the AWS credentials file {path} "
+            f"under the {profile} profile."
+        )
+        ui.result(f"It expires at {_local_and_utc(keys.expiration)}; run this tool again then.")
+        ui.result(
+            f"To use it, call the AWS CLI with the --profile option "
+            f"(e.g. aws --profile {profile} sts get-caller-identity)."
+        )
+    # One GetCallerIdentity proves the keys work; a failure here must not undo the sign-in.
+    profile, keys = next(iter(issued.items()))
+    role = Role(keys.role_arn, keys.principal_arn)
+    target = sts.StsTarget(sts.region_for(role, opts.region), opts.endpoint_url)
+    try:
+        ui.result(f"Signed in as {sts.caller_identity(keys, target)}.")
+    except StsError as exc:
+        ui.warn(f"The new keys were stored, but checking them failed: {exc.message}")
+
+
+def require_interactive(ui: Ui, what: str) -> None:
+    """Raise NeedsPerson when the person cannot be asked for `what` (--no-prompt)."""
+    if not ui.interactive:
+        raise NeedsPerson(
+            f"{what} is needed but prompting is disabled (--no-prompt / ASS_NO_PROMPT)"
+        )
+
+
+# credential_process, exec and env ----------------------------------------------------------
+def role_keys(opts: LoginOptions, settings: Settings, ui: Ui) -> CachedKeys:
+    """Keys for --idp-nickname/--role-arn from the tool's cache, refreshed when near expiry.
+
+    The refresh is a headless sign-in with the stored username and password; concurrent
+    callers share one refresh. Raises UsageError when the IdP or role is missing and
+    SignInError when the refresh needs a person who cannot be asked.
+    """
+    from awscli_saml_sso.cache import cache_path, cached_or_refreshed
+    from awscli_saml_sso.errors import SignInError
+    from awscli_saml_sso.signin import HEADLESS_TIMEOUT
+
+    if not opts.idp_nickname or not opts.role_arn:
+        raise UsageError("--idp-nickname and --role-arn are both needed")
+    refresh_opts = replace(opts, use_stored=True, show_browser=False, use_browser=False)
+
+    def refresh() -> creds_file.TemporaryCredentials:
+        try:
+            assertion = fetch_assertion(refresh_opts, settings, ui)
+        except NeedsPerson as exc:
+            raise SignInError(
+                f"refreshing the credentials needs a person ({exc.message}); run "
+                f"`awscli_saml_sso --idp-nickname {opts.idp_nickname} --role-arn {opts.role_arn}` "
+                "once in a terminal, then try again"
+            ) from exc
+        targets = pick_targets(refresh_opts, assertion, ui)
+        return issue_credentials(refresh_opts, assertion, targets, ui)[opts.profile]
+
+    path = cache_path(
+        settings.config_dir / "cache", opts.idp_nickname, opts.role_arn, opts.endpoint_url
+    )
+    keys, refreshed = cached_or_refreshed(
+        path,
+        min_remaining=opts.min_remaining,
+        refresh=refresh,
+        lock_timeout=(opts.timeout or HEADLESS_TIMEOUT) + 60,
+    )
+    log.info("credentials %s", "refreshed" if refreshed else "from cache")
+    return keys
+
+
+def profile_keys(opts: LoginOptions, settings: Settings, ui: Ui) -> CachedKeys:
+    """Keys of the --profile in the credentials file, signing in first when they are stale."""
+    from awscli_saml_sso.cache import CachedKeys
+
+    login(opts, settings, ui)
+    path = creds_file.credentials_file(opts.env)
+    profile = creds_file.read_profile(path, opts.profile) or {}
+    try:
+        return CachedKeys(
+            profile["aws_access_key_id"],
+            profile["aws_secret_access_key"],
+            profile["aws_session_token"],
+            datetime.fromisoformat(profile["x_security_token_expires"].replace("Z", "+00:00")),
+        )
+    except (KeyError, ValueError) as exc:
+        raise LocalFileError(
+            f"the {opts.profile} profile in {path} lacks the keys this tool writes"
+        ) from exc

@@ -1,0 +1,59 @@
+"""AWS CLI profiles that get their keys from this tool, and the region handed to children."""
+
+from __future__ import annotations
+
+import shlex
+import shutil
+import sys
+from pathlib import Path
+
+from awscli_saml_sso import credentials as creds_file
+from awscli_saml_sso.login import LoginOptions
+from awscli_saml_sso.sts import PARTITION_REGIONS
+
+
+def tool_command() -> str:
+    """How the AWS CLI should start this tool: the absolute path of the installed script.
+
+    A bare name would depend on the PATH of whoever runs `aws` (often not our virtualenv).
+    """
+    found = shutil.which("awscli_saml_sso")
+    script = Path(sys.argv[0])
+    if script.name == "awscli_saml_sso" and script.exists():
+        return str(script.resolve())
+    return found or "awscli_saml_sso"
+
+
+def configure_credential_process(
+    name: str,
+    idp_nickname: str,
+    role_arn: str,
+    *,
+    region: str | None = None,
+    endpoint_url: str | None = None,
+) -> Path:
+    """Write `credential_process` (and region) for profile `name` into the AWS config file."""
+    from awscli_saml_sso.settings import check_nickname
+
+    check_nickname(idp_nickname)
+    words = [tool_command(), "credential-process", "--idp-nickname", idp_nickname]
+    words += ["--role-arn", role_arn]
+    if endpoint_url:
+        words += ["--endpoint-url", endpoint_url]
+    settings = {"credential_process": shlex.join(words)}
+    if region:
+        settings["region"] = region
+    path = creds_file.config_file()
+    creds_file.write_config(path, name, settings)
+    return path
+
+
+def region_of(opts: LoginOptions) -> str:
+    """--region, else the caller's AWS_REGION / AWS_DEFAULT_REGION, else the role's partition's."""
+    chosen = opts.region or opts.env.get("AWS_REGION") or opts.env.get("AWS_DEFAULT_REGION")
+    if chosen:
+        return chosen
+    partition = (
+        opts.role_arn.split(":")[1] if opts.role_arn and opts.role_arn.count(":") > 2 else ""
+    )
+    return PARTITION_REGIONS.get(partition, "us-east-1")

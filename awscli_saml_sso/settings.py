@@ -1,0 +1,253 @@
+"""Where the tool keeps its state: stored identity providers, and passwords in the OS keyring.
+
+Layout of the config directory (`ASS_CONFIG_DIR`, default `~/.awscli_saml_sso`, mode 0700)::
+
+    idps.json          nickname -> login URL, username, browser (no secrets; 0600)
+    proxy/             the capture proxy's CA (0600 files)
+    browser/<nick>/    one persistent browser profile per IdP (IdP cookies survive runs)
+    cache/             credential_process cache (0600 files)
+    debug/             pages saved on a sign-in timeout with --log-level DEBUG
+
+Passwords live only in the OS keyring, opened lazily and with a time limit, because some
+keyring back ends stall for minutes when no desktop session is around.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import shutil
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import TypeVar
+from urllib.parse import urlsplit
+
+from awscli_saml_sso.errors import LocalFileError, UsageError
+from awscli_saml_sso.files import atomic_write, ensure_private_dir, locked
+
+log = logging.getLogger(__name__)
+
+KEYRING_SERVICE = "awscli_saml_sso"
+KEYRING_TIMEOUT = 10.0
+NICKNAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+LOOPBACK_HOSTS = {"localhost", "127.0.0.1", "::1"}
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class IdentityProvider:
+    """A stored identity provider; never holds a secret."""
+
+    nickname: str
+    url: str
+    username: str | None = None
+    browser: str | None = None
+
+
+def check_nickname(nickname: str) -> str:
+    """Return the nickname if usable as a file name and menu entry, else raise UsageError."""
+    if not NICKNAME.match(nickname):
+        raise UsageError(
+            f"the nickname {nickname!r} is not valid: use 1 to 64 letters, digits, '.', '_' "
+            "or '-', starting with a letter or digit"
+        )
+    return nickname
+
+
+def check_url(url: str) -> str:
+    """Return the IdP-initiated login URL if usable, else raise UsageError.
+
+    Plain http is refused except on loopback: the password would cross the network in clear.
+    """
+    parts = urlsplit(url.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise UsageError(f"{url!r} is not an http(s) URL of an identity provider's login page")
+    if parts.scheme == "http" and parts.hostname not in LOOPBACK_HOSTS:
+        raise UsageError(
+            f"{url} uses plain http; your password would travel unencrypted. Use the https URL "
+            "(plain http is accepted only for localhost)"
+        )
+    return url.strip()
+
+
+class Settings:
+    """The tool's config directory and everything stored in it."""
+
+    def __init__(self, config_dir: Path) -> None:
+        self.config_dir = config_dir
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if env is None else env
+        configured = env.get("ASS_CONFIG_DIR")
+        return cls(
+            Path(configured).expanduser() if configured else Path.home() / ".awscli_saml_sso"
+        )
+
+    # Paths -----------------------------------------------------------------------------
+    @property
+    def idps_file(self) -> Path:
+        return self.config_dir / "idps.json"
+
+    def private_dir(self, *parts: str) -> Path:
+        """A 0700 sub-directory of the config directory, created on first use."""
+        ensure_private_dir(self.config_dir)
+        return ensure_private_dir(self.config_dir.joinpath(*parts))
+
+    def browser_profile(self, nickname: str) -> Path:
+        return self.private_dir("browser", check_nickname(nickname))
+
+    # Stored identity providers ------------------------------------------------------------
+    def load_idps(self) -> dict[str, IdentityProvider]:
+        """All stored IdPs by nickname, in the order they were added. Raises LocalFileError."""
+        try:
+            raw = self.idps_file.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return {}
+        except OSError as exc:
+            raise LocalFileError(f"cannot read {self.idps_file}: {exc.strerror}") from exc
+        try:
+            entries = json.loads(raw)
+            idps = [IdentityProvider(**entry) for entry in entries]
+        except (ValueError, TypeError) as exc:
+            raise LocalFileError(
+                f"{self.idps_file} is corrupt ({exc}); fix it or remove it with "
+                "`awscli_saml_sso --clean`"
+            ) from exc
+        return {idp.nickname: idp for idp in idps}
+
+    def _store_idps(self, idps: Mapping[str, IdentityProvider]) -> None:
+        ensure_private_dir(self.config_dir)
+        data = json.dumps([asdict(idp) for idp in idps.values()], indent=2) + "\n"
+        atomic_write(self.idps_file, data.encode("utf-8"))
+
+    def save_idp(self, idp: IdentityProvider) -> IdentityProvider:
+        """Add or update one IdP (keeps fields the new value leaves empty)."""
+        check_nickname(idp.nickname)
+        check_url(idp.url)
+        ensure_private_dir(self.config_dir)
+        with locked(self.idps_file):
+            idps = self.load_idps()
+            old = idps.get(idp.nickname)
+            if old is not None:
+                idp = replace(
+                    idp,
+                    username=idp.username or old.username,
+                    browser=idp.browser or old.browser,
+                )
+            idps[idp.nickname] = idp
+            self._store_idps(idps)
+        return idp
+
+    def remove_idp(self, nickname: str) -> IdentityProvider:
+        """Forget one IdP: its entry, its keyring password and its browser profile."""
+        ensure_private_dir(self.config_dir)
+        with locked(self.idps_file):
+            idps = self.load_idps()
+            idp = idps.pop(nickname, None)
+            if idp is None:
+                raise UsageError(f"no identity provider is stored under the nickname {nickname!r}")
+            self._store_idps(idps)
+        if idp.username:
+            delete_password(idp.nickname, idp.username)
+        shutil.rmtree(self.config_dir / "browser" / nickname, ignore_errors=True)
+        return idp
+
+    def clean(self) -> list[str]:
+        """Remove every stored password and the whole config directory; returns what went."""
+        removed: list[str] = []
+        for idp in self.load_idps().values():
+            if idp.username and delete_password(idp.nickname, idp.username):
+                removed.append(f"keyring password of {idp.username} at {idp.nickname}")
+        if self.config_dir.exists():
+            shutil.rmtree(self.config_dir)
+            removed.append(str(self.config_dir))
+        return removed
+
+
+# Keyring ------------------------------------------------------------------------------------
+class KeyringUnavailable(Exception):
+    """No usable keyring back end; carries the reason to tell the person once."""
+
+
+def _with_timeout(action: Callable[[], T]) -> T:
+    """Run a keyring call in a daemon thread so a stalled back end cannot hang the run."""
+    result: list[T] = []
+    failure: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            result.append(action())
+        except BaseException as exc:  # re-raised in the caller's thread
+            failure.append(exc)
+
+    worker = threading.Thread(target=run, name="keyring", daemon=True)
+    worker.start()
+    worker.join(KEYRING_TIMEOUT)
+    if worker.is_alive():
+        raise KeyringUnavailable(f"the OS keyring did not answer within {KEYRING_TIMEOUT:.0f} s")
+    if failure:
+        exc = failure[0]
+        log.debug("keyring call failed", exc_info=exc)
+        raise KeyringUnavailable(f"the OS keyring is not usable here ({exc})") from exc
+    return result[0]
+
+
+def _keyring_backend_check() -> None:
+    import keyring
+    from keyring.backends import fail
+
+    backend = keyring.get_keyring()
+    if isinstance(backend, fail.Keyring) or getattr(backend, "priority", 1) <= 0:
+        raise KeyringUnavailable(
+            "no OS keyring back end is available (on Linux, install and unlock a Secret "
+            "Service such as gnome-keyring or KeePassXC)"
+        )
+
+
+def get_password(nickname: str, username: str) -> str | None:
+    """The stored password, or None if there is none. Raises KeyringUnavailable."""
+
+    def action() -> str | None:
+        import keyring
+
+        _keyring_backend_check()
+        return keyring.get_password(f"{KEYRING_SERVICE}:{nickname}", username)
+
+    return _with_timeout(action)
+
+
+def set_password(nickname: str, username: str, password: str) -> None:
+    """Store the password in the OS keyring. Raises KeyringUnavailable."""
+
+    def action() -> None:
+        import keyring
+
+        _keyring_backend_check()
+        keyring.set_password(f"{KEYRING_SERVICE}:{nickname}", username, password)
+
+    _with_timeout(action)
+
+
+def delete_password(nickname: str, username: str) -> bool:
+    """Remove the stored password; False when there was none or no keyring works."""
+
+    def action() -> bool:
+        import keyring
+        from keyring.errors import PasswordDeleteError
+
+        _keyring_backend_check()
+        try:
+            keyring.delete_password(f"{KEYRING_SERVICE}:{nickname}", username)
+        except PasswordDeleteError:
+            return False
+        return True
+
+    try:
+        return _with_timeout(action)
+    except KeyringUnavailable:
+        return False

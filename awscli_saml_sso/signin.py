@@ -1,0 +1,174 @@
+"""Browser sign-in: pick the identity provider, then proxy + browser + autofill until the capture.
+
+Imported only when a browser is needed; selenium and mitmproxy load inside `browser_sign_in`.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, replace
+
+from awscli_saml_sso import settings as store
+from awscli_saml_sso.errors import UsageError
+from awscli_saml_sso.login import LoginOptions, Ui, require_interactive
+from awscli_saml_sso.settings import IdentityProvider, Settings, check_nickname, check_url
+
+log = logging.getLogger(__name__)
+
+HEADLESS_TIMEOUT = 120.0
+VISIBLE_TIMEOUT = 300.0
+
+
+# Choosing the identity provider --------------------------------------------------------------
+def _add_idp(settings: Settings, ui: Ui, nickname: str | None = None) -> IdentityProvider:
+    require_interactive(ui, "a new identity provider's nickname and URL")
+    while nickname is None:
+        try:
+            nickname = check_nickname(ui.ask("Nickname for the new identity provider").strip())
+        except UsageError as exc:
+            ui.warn(exc.message)
+    while True:
+        try:
+            url = check_url(ui.ask(f"IdP-initiated login URL of {nickname}"))
+            break
+        except UsageError as exc:
+            ui.warn(exc.message)
+    return settings.save_idp(IdentityProvider(nickname=nickname, url=url))
+
+
+def choose_idp(opts: LoginOptions, settings: Settings, ui: Ui) -> IdentityProvider:
+    """The IdP to sign in with: by nickname, added with --idp-url, or from the stored list."""
+    idps = settings.load_idps()
+    if opts.idp_url:
+        if not opts.idp_nickname:
+            raise UsageError("--idp-url needs --idp-nickname to name the identity provider")
+        return settings.save_idp(IdentityProvider(nickname=opts.idp_nickname, url=opts.idp_url))
+    if opts.idp_nickname:
+        check_nickname(opts.idp_nickname)
+        if opts.idp_nickname in idps:
+            return idps[opts.idp_nickname]
+        if not ui.interactive:
+            known = ", ".join(idps) or "none"
+            raise UsageError(
+                f"no identity provider is stored under the nickname {opts.idp_nickname!r} "
+                f"(stored: {known}); add it with --idp-url"
+            )
+        if not ui.confirm(f"No identity provider is called {opts.idp_nickname!r}. Add it now?"):
+            raise UsageError(f"unknown identity provider nickname {opts.idp_nickname!r}")
+        return _add_idp(settings, ui, opts.idp_nickname)
+    if not idps:
+        ui.info("No identity provider is stored yet; let us add one.")
+        return _add_idp(settings, ui)
+    require_interactive(ui, "the choice of identity provider (--idp-nickname)")
+    names = list(idps)
+    menu = "\n".join(f"  [{i}] {name}  ({idps[name].url})" for i, name in enumerate(names))
+    while True:
+        answer = ui.ask(f"Identity providers:\n{menu}\n  [+] add a new one\nSelection").strip()
+        if answer == "+":
+            return _add_idp(settings, ui)
+        if answer.isdigit() and int(answer) < len(names):
+            return idps[names[int(answer)]]
+        if answer in idps:
+            return idps[answer]
+        ui.warn(f"Please answer with a number from 0 to {len(names) - 1}, a nickname, or +.")
+
+
+# Answers for the login forms -----------------------------------------------------------------
+@dataclass
+class TerminalPrompter:
+    """Answers autofill's questions from options, the keyring, the environment or the terminal."""
+
+    opts: LoginOptions
+    idp: IdentityProvider
+    ui: Ui
+    typed_password: str | None = None
+    _username: str | None = None
+    _mfa_used: bool = False
+
+    def username(self) -> str:
+        if self._username is None:
+            stored = self.idp.username
+            if stored and (self.opts.use_stored or not self.ui.interactive):
+                self._username = stored
+            else:
+                require_interactive(self.ui, f"the username for {self.idp.nickname}")
+                self._username = self.ui.ask("Username", default=stored).strip()
+        return self._username
+
+    def password(self) -> str:
+        supplied = self.opts.env.get("ASS_PASSWORD")
+        if supplied:
+            return supplied
+        user = self.username()
+        if self.opts.use_stored or not self.ui.interactive:
+            try:
+                stored = store.get_password(self.idp.nickname, user)
+            except store.KeyringUnavailable as exc:
+                self.ui.warn(f"Cannot read the stored password: {exc}; asking for it instead.")
+                stored = None
+            if stored:
+                return stored
+        require_interactive(self.ui, f"the password of {user} at {self.idp.nickname}")
+        self.typed_password = self.ui.ask(f"Password for {user}", hide=True)
+        return self.typed_password
+
+    def mfa_code(self, hint: str) -> str:
+        given = self.opts.mfa_code or self.opts.env.get("ASS_MFA_CODE")
+        if given and not self._mfa_used:
+            self._mfa_used = True  # a code is good once; a second request needs a fresh one
+            return given.strip()
+        require_interactive(self.ui, "an MFA code (--mfa-code / ASS_MFA_CODE)")
+        if hint:
+            self.ui.info(hint)
+        return self.ui.ask("MFA code").strip()
+
+    def info(self, message: str) -> None:
+        self.ui.info(message)
+
+
+def _remember(
+    settings: Settings, idp: IdentityProvider, prompter: TerminalPrompter, ui: Ui
+) -> None:
+    """After a successful capture, keep the username, browser and a typed password."""
+    settings.save_idp(replace(idp, username=prompter._username or idp.username))
+    if prompter.typed_password and prompter._username:
+        try:
+            store.set_password(idp.nickname, prompter._username, prompter.typed_password)
+            ui.info("Password saved in the OS keyring for --use-stored.")
+        except store.KeyringUnavailable as exc:
+            ui.warn(f"The password was not saved: {exc}. You will be asked for it next time.")
+
+
+def browser_sign_in(opts: LoginOptions, settings: Settings, ui: Ui) -> str:
+    """Sign in through the IdP in a browser and return the captured SAMLResponse."""
+    from awscli_saml_sso.autofill import sign_in
+    from awscli_saml_sso.browser import open_browser, resolve_browser
+    from awscli_saml_sso.proxy import CaptureProxy
+
+    idp = choose_idp(opts, settings, ui)
+    visible = opts.show_browser or opts.use_browser
+    timeout = opts.timeout or (VISIBLE_TIMEOUT if visible else HEADLESS_TIMEOUT)
+    spec = resolve_browser(opts.browser or idp.browser, opts.driver_path)
+    prompter = TerminalPrompter(opts, idp, ui)
+    ui.info(f"Signing in to {idp.nickname} with {spec.name}{'' if visible else ' (headless)'}...")
+    with (
+        CaptureProxy(settings.private_dir("proxy")) as proxy,
+        open_browser(
+            spec,
+            headless=not visible,
+            profile_dir=settings.browser_profile(idp.nickname),
+            proxy_port=proxy.port,
+            ca_spki_sha256=proxy.ca_spki_sha256,
+        ) as driver,
+    ):
+        saml_response = sign_in(
+            driver,
+            proxy,
+            idp.url,
+            prompter=prompter,
+            autofill=not opts.use_browser,
+            timeout=timeout,
+            debug_dir=settings.private_dir("debug") if opts.debug else None,
+        )
+    _remember(settings, replace(idp, browser=spec.name), prompter, ui)
+    return saml_response

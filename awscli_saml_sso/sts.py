@@ -1,0 +1,172 @@
+"""STS AssumeRoleWithSAML (unsigned) and the GetCallerIdentity check of the new keys.
+
+boto3/botocore are imported inside the functions: the fast paths of the CLI never load them.
+The botocore session built here ignores the person's AWS files and profile variables, so a
+corrupt ~/.aws/credentials or an AWS_PROFILE naming a profile that does not exist yet cannot
+break a sign-in that needs no local keys.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from datetime import timezone
+from typing import TYPE_CHECKING, Any
+
+from awscli_saml_sso.credentials import TemporaryCredentials
+from awscli_saml_sso.errors import StsError
+from awscli_saml_sso.saml import Assertion, Role
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+log = logging.getLogger(__name__)
+
+DEFAULT_DURATION = 3600
+#: Region used when neither --region nor the role's partition says otherwise.
+PARTITION_REGIONS = {"aws": "us-east-1", "aws-us-gov": "us-gov-west-1", "aws-cn": "cn-north-1"}
+
+
+@dataclass(frozen=True)
+class StsTarget:
+    """Where STS calls go: always a regional endpoint unless an explicit URL is given."""
+
+    region: str
+    endpoint_url: str | None = None
+
+
+def region_for(role: Role, region: str | None) -> str:
+    """`--region` if given, else the usual region of the role's partition, else us-east-1."""
+    if region:
+        return region
+    return PARTITION_REGIONS.get(role.partition, "us-east-1")
+
+
+def requested_duration(assertion: Assertion, duration: int | None) -> tuple[int, str | None]:
+    """The DurationSeconds to ask for, and a note for the person when it was lowered.
+
+    `--duration`, else the assertion's SessionDuration, else 3600; never above SessionDuration,
+    which is the most the IdP allows for this session.
+    """
+    ceiling = assertion.session_duration
+    if duration is None:
+        return (ceiling or DEFAULT_DURATION), None
+    if ceiling is not None and duration > ceiling:
+        return ceiling, (
+            f"--duration {duration} is more than the {ceiling} seconds the identity provider "
+            f"allows (SessionDuration); asking for {ceiling}"
+        )
+    return duration, None
+
+
+def _client(service: str, target: StsTarget, credentials: TemporaryCredentials | None) -> Any:
+    import boto3.session
+    import botocore.session
+    from botocore import UNSIGNED
+    from botocore.config import Config
+    from botocore.configprovider import ConstantProvider
+
+    core = botocore.session.Session()
+    store = core.get_component("config_store")
+    for name, value in (
+        ("profile", None),
+        ("config_file", os.devnull),
+        ("credentials_file", os.devnull),
+        ("sts_regional_endpoints", "regional"),
+    ):
+        store.set_config_provider(name, ConstantProvider(value))
+    config = Config(
+        connect_timeout=10,
+        read_timeout=30,
+        retries={"mode": "standard", "max_attempts": 2},
+        signature_version=UNSIGNED if credentials is None else None,
+    )
+    session = boto3.session.Session(botocore_session=core)
+    keys: dict[str, str] = {}
+    if credentials is not None:
+        keys = {
+            "aws_access_key_id": credentials.access_key_id,
+            "aws_secret_access_key": credentials.secret_access_key,
+            "aws_session_token": credentials.session_token,
+        }
+    return session.client(
+        service, region_name=target.region, endpoint_url=target.endpoint_url, config=config, **keys
+    )
+
+
+def _call(what: str, target: StsTarget, call: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    """Run one STS call, turning botocore's errors into StsError sentences."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    where = target.endpoint_url or f"STS in {target.region}"
+    try:
+        return call()
+    except ClientError as exc:
+        error = exc.response.get("Error", {})
+        code = error.get("Code", "error")
+        message = error.get("Message") or str(exc)
+        raise StsError(f"{what} was refused by {where}: {message} ({code})") from exc
+    except BotoCoreError as exc:
+        log.debug("%s failed", what, exc_info=True)
+        raise StsError(f"{what} failed: could not reach {where}: {exc}") from exc
+
+
+def _duration_too_long(exc: StsError) -> bool:
+    text = str(exc.message)
+    return "DurationSeconds" in text and ("exceeds" in text or "MaxSessionDuration" in text)
+
+
+def assume_role_with_saml(
+    assertion: Assertion,
+    role: Role,
+    target: StsTarget,
+    *,
+    duration: int,
+    notify: Callable[[str], None],
+) -> TemporaryCredentials:
+    """Trade the assertion for temporary keys for `role`.
+
+    If STS says `duration` exceeds the role's maximum, retries once with 3600 seconds and
+    tells the person through `notify`. Raises StsError.
+    """
+    client = _client("sts", target, None)
+
+    def attempt(seconds: int) -> dict[str, Any]:
+        return _call(
+            f"AssumeRoleWithSAML for {role.role_arn}",
+            target,
+            lambda: client.assume_role_with_saml(
+                RoleArn=role.role_arn,
+                PrincipalArn=role.principal_arn,
+                SAMLAssertion=assertion.saml_response,
+                DurationSeconds=seconds,
+            ),
+        )
+
+    try:
+        answer = attempt(duration)
+    except StsError as exc:
+        if duration == DEFAULT_DURATION or not _duration_too_long(exc):
+            raise
+        notify(
+            f"{duration} seconds is more than {role.name} allows (its MaxSessionDuration); "
+            f"retrying with {DEFAULT_DURATION} seconds"
+        )
+        answer = attempt(DEFAULT_DURATION)
+    keys = answer["Credentials"]
+    return TemporaryCredentials(
+        access_key_id=keys["AccessKeyId"],
+        secret_access_key=keys["SecretAccessKey"],
+        session_token=keys["SessionToken"],
+        expiration=keys["Expiration"].astimezone(timezone.utc),
+        role_arn=role.role_arn,
+        principal_arn=role.principal_arn,
+    )
+
+
+def caller_identity(credentials: TemporaryCredentials, target: StsTarget) -> str:
+    """The ARN STS reports for the new keys (proves they work). Raises StsError."""
+    client = _client("sts", target, credentials)
+    answer = _call("GetCallerIdentity", target, client.get_caller_identity)
+    return str(answer["Arn"])
