@@ -97,6 +97,7 @@ def _options(*decorators: Callable[[F], F]) -> Callable[[F], F]:
 IDP_OPTIONS = _options(
     click.option("--idp-nickname", metavar="NAME", help="Stored identity provider to use."),
     click.option("--idp-url", metavar="URL", help="Add or update the IdP (with --idp-nickname)."),
+    click.option("--username", envvar="ASS_USERNAME", help="Username at the IdP (stored)."),
     click.option("--use-stored", is_flag=True, help="Use the stored username and password."),
     click.option("--show-browser", is_flag=True, help="Show the browser (autofill still runs)."),
     click.option("--use-browser", is_flag=True, help="Show the browser; you type everything."),

@@ -43,6 +43,7 @@ class LoginOptions:
 
     idp_nickname: str | None = None
     idp_url: str | None = None
+    username: str | None = None
     use_stored: bool = False
     show_browser: bool = False
     use_browser: bool = False

@@ -86,6 +86,8 @@ class TerminalPrompter:
     _mfa_used: bool = False
 
     def username(self) -> str:
+        if self._username is None and self.opts.username:
+            self._username = self.opts.username.strip()
         if self._username is None:
             stored = self.idp.username
             if stored and (self.opts.use_stored or not self.ui.interactive):
