@@ -1,0 +1,191 @@
+"""Safe local files: private directories, atomic writes and a cross-process lock.
+
+Used by every module that stores something on disk (AWS credentials and config, settings,
+caches), so that a crash, a full disk or two runs at once can never leave a half-written or
+world-readable file behind. Every failure is raised as LocalFileError.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import stat
+from collections.abc import Iterator
+from pathlib import Path
+
+from awscli_saml_sso.errors import LocalFileError
+
+PRIVATE_DIR_MODE = 0o700
+PRIVATE_FILE_MODE = 0o600
+
+
+def _why(error: OSError) -> str:
+    """The operating system's reason for a failure, without repeating the path."""
+    return error.strerror or type(error).__name__
+
+
+def ensure_private_dir(path: Path) -> Path:
+    """Create `path` and its missing parents (like mkdir -p) and return it.
+
+    Directories created here get mode 0700 whatever the umask; an existing directory keeps
+    its mode, since it may be shared on purpose (e.g. a home directory).
+
+    Raises LocalFileError if a component exists but is not a directory, or cannot be created.
+    """
+    path = Path(path)
+    missing: list[Path] = []
+    current = path
+    while not current.is_dir():
+        missing.append(current)
+        if current.parent == current:
+            break
+        current = current.parent
+    for directory in reversed(missing):
+        try:
+            directory.mkdir(mode=PRIVATE_DIR_MODE)
+        except FileExistsError:
+            # Another process may have created it between our check and mkdir: that is fine
+            # as long as it is a directory now.
+            if not directory.is_dir():
+                raise LocalFileError(
+                    f"Cannot create the directory {directory}: a file of that name is in the way."
+                ) from None
+            continue
+        except OSError as error:
+            raise LocalFileError(
+                f"Cannot create the directory {directory}: {_why(error)}."
+            ) from None
+        try:
+            # mkdir's mode is filtered by the umask; chmod makes it exactly 0700.
+            directory.chmod(PRIVATE_DIR_MODE)
+        except OSError as error:
+            raise LocalFileError(
+                f"Cannot make the directory {directory} private: {_why(error)}."
+            ) from None
+    return path
+
+
+def resolve_target(path: Path) -> Path:
+    """The file that writing to `path` should change: symlinks followed, even dangling ones.
+
+    Raises LocalFileError on a symlink loop.
+    """
+    try:
+        return Path(path).expanduser().resolve()
+    except (RuntimeError, OSError) as error:
+        # Python 3.11/3.12 report a symlink loop as RuntimeError, later versions as OSError.
+        raise LocalFileError(f"Cannot follow the symbolic links of {path}: {error}.") from None
+
+
+def _fsync_dir(directory: Path) -> None:
+    """Make a rename in `directory` durable; best effort where directories cannot be opened."""
+    try:
+        fd = os.open(directory, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        # Some filesystems refuse fsync on a directory; the rename itself has happened.
+        pass
+    finally:
+        os.close(fd)
+
+
+def atomic_write(path: Path, data: bytes, *, mode: int = PRIVATE_FILE_MODE) -> None:
+    """Replace the contents of `path` with `data` so that readers see the old or the new file.
+
+    Symlinks are followed and the target is written (the link stays a link). The data goes
+    to a temporary file in the target's directory, which is fsynced and renamed over the
+    target; the directory is then fsynced. A new file gets `mode`; an existing file keeps
+    its mode, and its owner where we are allowed to set it. Missing directories are
+    created private (0700). The temporary file is removed on any failure.
+
+    Raises LocalFileError if the file cannot be written; the old file is then unchanged.
+    """
+    target = resolve_target(path)
+    directory = ensure_private_dir(target.parent)
+    try:
+        existing: os.stat_result | None = target.stat()
+    except FileNotFoundError:
+        existing = None
+    except OSError as error:
+        raise LocalFileError(f"Cannot write {target}: {_why(error)}.") from None
+    if existing is not None and not stat.S_ISREG(existing.st_mode):
+        raise LocalFileError(f"Cannot write {target}: it is not a regular file.")
+
+    # tempfile costs a few ms to import; read-only runs never need it.
+    import tempfile
+
+    try:
+        fd, temp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=directory)
+    except OSError as error:
+        raise LocalFileError(f"Cannot write {target}: {_why(error)}.") from None
+    temp = Path(temp_name)
+    try:
+        try:
+            if existing is not None:
+                os.fchmod(fd, stat.S_IMODE(existing.st_mode))
+                if (existing.st_uid, existing.st_gid) != (os.getuid(), os.getgid()):
+                    # Only root may give a file away; anyone else keeps the file as theirs.
+                    with contextlib.suppress(PermissionError):
+                        os.fchown(fd, existing.st_uid, existing.st_gid)
+            else:
+                # fchmod, unlike open's mode, is not filtered by the umask.
+                os.fchmod(fd, mode)
+            view = memoryview(data)
+            while view:
+                written = os.write(fd, view)
+                view = view[written:]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        temp.replace(target)
+    except BaseException as error:
+        # Also on KeyboardInterrupt: never leave a stray temporary file next to the target.
+        with contextlib.suppress(OSError):
+            temp.unlink()
+        if isinstance(error, OSError):
+            raise LocalFileError(f"Cannot write {target}: {_why(error)}.") from None
+        raise
+    _fsync_dir(directory)
+
+
+def lock_path_for(path: Path) -> Path:
+    """The lock file that guards `path`: a sibling of the real file named `<name>.lock`."""
+    target = resolve_target(path)
+    return target.with_name(f"{target.name}.lock")
+
+
+@contextlib.contextmanager
+def locked(path: Path, *, timeout: float = 30.0) -> Iterator[None]:
+    """Hold a cross-process lock on `path` for the duration of the block.
+
+    The lock is an OS lock (flock) on a sibling file `<target>.lock`, created lazily with
+    mode 0600 and left in place (removing it would race with the next holder). The lock
+    follows symlinks, so every name for the same file shares one lock. It is released when
+    the block ends or the process dies.
+
+    Raises LocalFileError if the lock is still held by someone else after `timeout` seconds,
+    or if the lock file cannot be created.
+    """
+    # filelock is only needed by writers; keep it off the import path of read-only runs.
+    import filelock
+
+    lock_file = lock_path_for(path)
+    ensure_private_dir(lock_file.parent)
+    lock = filelock.FileLock(lock_file, timeout=timeout, mode=PRIVATE_FILE_MODE)
+    try:
+        lock.acquire()
+    except filelock.Timeout:
+        raise LocalFileError(
+            f"{resolve_target(path)} is locked by another process and stayed locked for "
+            f"{timeout:g} s (lock file {lock_file}); if no other awscli_saml_sso is running, "
+            "delete it and try again."
+        ) from None
+    except OSError as error:
+        raise LocalFileError(f"Cannot create the lock file {lock_file}: {_why(error)}.") from None
+    try:
+        yield
+    finally:
+        lock.release()
