@@ -1,0 +1,151 @@
+#!/usr/bin/env bash
+# Developer entry point for awscli_saml_sso.
+#
+#   ./dev.sh setup               install what this machine lacks (Debian packages,
+#                                .venv with the pinned dev dependencies, Keycloak)
+#   ./dev.sh rig up|down|status|env
+#                                the local identity rig (Keycloak + moto server)
+#   ./dev.sh test [pytest args]  setup, then the whole test suite against the rig
+#   ./dev.sh lint                ruff (lint + format check) and mypy
+#
+# Each setup step is skipped quickly when already satisfied, so repeated runs
+# (and CI on the same machine) spend their time on the tests.
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")"
+REPO="$PWD"
+VENV="$REPO/.venv"
+PYTHON="${PYTHON:-python3}"
+# Debian packages the tests need; the JDK is chosen separately (see ensure_java).
+APT_PACKAGES=(chromium chromium-driver xvfb xdotool curl ca-certificates)
+JAVA_PACKAGES=(openjdk-17-jre-headless openjdk-21-jre-headless default-jre-headless)
+
+say() { echo "dev.sh: $*" >&2; }
+die() {
+    say "$*"
+    exit 1
+}
+
+as_root() {
+    if [[ $(id -u) -eq 0 ]]; then
+        "$@"
+    elif command -v sudo >/dev/null 2>&1; then
+        sudo "$@"
+    else
+        die "installing system packages needs root; run as root or install sudo, then retry."
+    fi
+}
+
+APT_UPDATED=0
+apt_update() {
+    command -v apt-get >/dev/null 2>&1 ||
+        die "system packages are missing and there is no apt-get here; install: $* (see dev.sh)."
+    if [[ $APT_UPDATED -eq 0 ]]; then
+        as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+        APT_UPDATED=1
+    fi
+}
+
+apt_install() {
+    apt_update "$@"
+    say "apt-get install $*"
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+}
+
+installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'; }
+
+java_major() {
+    local java="${JAVA_HOME:+$JAVA_HOME/bin/}java"
+    command -v "$java" >/dev/null 2>&1 || {
+        echo 0
+        return
+    }
+    "$java" -version 2>&1 | sed -n 's/.*version "\(1\.\)\{0,1\}\([0-9]*\).*/\2/p' | head -n1
+}
+
+ensure_java() {
+    [[ $(java_major) -ge 17 ]] && return
+    apt_update openjdk-17-jre-headless
+    local pkg
+    for pkg in "${JAVA_PACKAGES[@]}"; do
+        if apt-cache show "$pkg" >/dev/null 2>&1; then
+            apt_install "$pkg"
+            return
+        fi
+    done
+    die "no Java 17+ package found; install a JDK 17 or newer (e.g. apt-get install openjdk-17-jre-headless)."
+}
+
+setup_system() {
+    local missing=() pkg
+    if command -v dpkg-query >/dev/null 2>&1; then
+        for pkg in "${APT_PACKAGES[@]}"; do
+            installed "$pkg" || missing+=("$pkg")
+        done
+    fi
+    [[ ${#missing[@]} -eq 0 ]] || apt_install "${missing[@]}"
+    ensure_java
+}
+
+setup_venv() {
+    if [[ ! -x "$VENV/bin/python" ]]; then
+        say "creating $VENV with $PYTHON"
+        if ! "$PYTHON" -m venv "$VENV" 2>/dev/null; then
+            rm -rf "$VENV"
+            apt_install python3-venv # Debian's python3 ships without ensurepip
+            "$PYTHON" -m venv "$VENV"
+        fi
+    fi
+    # Reinstall only when the inputs changed (or the package is not importable).
+    local stamp_file="$VENV/.dev-sh-stamp" stamp
+    stamp="$(cat requirements_dev.txt setup.cfg pyproject.toml | sha256sum | cut -d' ' -f1)"
+    if [[ -f "$stamp_file" && "$(cat "$stamp_file")" == "$stamp" ]] &&
+        "$VENV/bin/python" -c 'import awscli_saml_sso' 2>/dev/null; then
+        return
+    fi
+    say "pip install -r requirements_dev.txt -e ."
+    "$VENV/bin/python" -m pip install -q --disable-pip-version-check -r requirements_dev.txt -e .
+    echo "$stamp" >"$stamp_file"
+}
+
+setup() {
+    setup_system
+    setup_venv
+    "$VENV/bin/python" keycloak/rig.py fetch
+}
+
+run_tests() {
+    setup
+    local status=0
+    "$VENV/bin/python" -m pytest "$@" || status=$?
+    if [[ $status -eq 5 ]]; then
+        say "pytest collected no tests; that counts as a failure."
+        return 1
+    fi
+    return "$status"
+}
+
+lint() {
+    local files=(awscli_saml_sso tests keycloak)
+    "$VENV/bin/ruff" check "${files[@]}"
+    "$VENV/bin/ruff" format --check "${files[@]}"
+    MYPYPATH="$REPO/keycloak:$REPO/tests" "$VENV/bin/mypy" --strict "${files[@]}"
+}
+
+rig_python() { if [[ -x "$VENV/bin/python" ]]; then echo "$VENV/bin/python"; else echo "$PYTHON"; fi; }
+
+usage() { sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//' >&2; }
+
+command="${1:-}"
+[[ $# -gt 0 ]] && shift
+case "$command" in
+setup) setup ;;
+rig) exec "$(rig_python)" keycloak/rig.py "$@" ;;
+test) run_tests "$@" ;;
+lint) lint ;;
+-h | --help | help) usage ;;
+*)
+    usage
+    exit 2
+    ;;
+esac

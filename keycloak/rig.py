@@ -1,0 +1,484 @@
+#!/usr/bin/env python3
+"""The local identity rig: a real Keycloak and a moto server, without Docker.
+
+``rig.py up`` starts (or reuses) Keycloak on 127.0.0.1:8080 and moto server on
+127.0.0.1:4566, then provisions the emulator with ``localstack-setup.sh``;
+``down`` stops what the rig started; ``status`` says what runs; ``env`` prints
+shell exports; ``fetch`` only downloads Keycloak into the cache. Every fresh
+Keycloak start wipes its dev database and imports ``keycloak/realm-aws.json``,
+so that file is the one source of truth.
+
+Standard library only, so it runs before the project's virtualenv exists.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import hashlib
+import json
+import os
+import re
+import shlex
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import rig_install
+import rig_state
+from rig_state import RigError, Service, State
+
+KEYCLOAK_VERSION = "26.5.6"
+REALM = "aws"
+ACCOUNT_ID = "000000000000"  # LocalStack's, so ARNs read the same with either emulator
+BIND_HOST = "127.0.0.1"
+KEYCLOAK_PORT = 8080
+ENDPOINT_PORT = 4566
+# Clients say "localhost" (as in the issue's login URL) and Keycloak is told so
+# with --hostname: Issuer and metadata entityID read the same however it is reached.
+KEYCLOAK_URL = f"http://localhost:{KEYCLOAK_PORT}"
+ENDPOINT_URL = f"http://localhost:{ENDPOINT_PORT}"
+BUCKET = "example-bucket"
+SAML_PROVIDER_ARN = f"arn:aws:iam::{ACCOUNT_ID}:saml-provider/SamlExampleProvider"
+# Test-only bootstrap admin of the master realm (tests read login events with it).
+ADMIN_USERNAME = "admin"
+ADMIN_PASSWORD = "admin"  # noqa: S105
+DEFAULT_TIMEOUT = 300.0
+SERVICES = ("keycloak", "endpoint")
+
+REPO = Path(__file__).resolve().parent.parent
+REALM_FILE = REPO / "keycloak" / "realm-aws.json"
+SETUP_SCRIPT = REPO / "localstack-setup.sh"
+
+Log = Callable[[str], None]
+
+__all__ = ["RigError", "RigInfo", "UpResult", "down", "info", "release", "status", "up"]
+
+
+@dataclass(frozen=True)
+class RigInfo:
+    """Where the rig answers and what it holds: the values tests need."""
+
+    keycloak_url: str
+    realm: str
+    idp_login_url: str
+    endpoint_url: str
+    bucket: str
+    saml_provider_arn: str
+    role_user_arn: str
+    role_admin_arn: str
+    totp_secret: str
+    totp_secret_b32: str
+    admin_username: str
+    admin_password: str
+
+
+@dataclass(frozen=True)
+class UpResult:
+    """What ``up`` did: the services it started (empty when all were reused)."""
+
+    info: RigInfo
+    started: tuple[str, ...]
+    provisioned: bool
+    seconds: float
+
+
+def cache_dir() -> Path:
+    """The machine-wide cache: Keycloak download, its unpacked home, state and logs."""
+    return Path(os.environ.get("ASS_RIG_CACHE") or Path.home() / ".cache/awscli_saml_sso-rig")
+
+
+def run_dir() -> Path:
+    """State file, lock and service logs."""
+    path = cache_dir() / "run"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def info() -> RigInfo:
+    """The rig's coordinates; the TOTP secret is read from the realm file, its one source."""
+    realm = json.loads(REALM_FILE.read_text(encoding="utf-8"))
+    secrets = [
+        json.loads(cred["secretData"])["value"]
+        for user in realm["users"]
+        for cred in user.get("credentials", [])
+        if cred["type"] == "otp"
+    ]
+    if not secrets:
+        raise RigError(f"{REALM_FILE} holds no OTP credential; the aws_mfa user is missing.")
+    return RigInfo(
+        keycloak_url=KEYCLOAK_URL,
+        realm=REALM,
+        idp_login_url=f"{KEYCLOAK_URL}/realms/{REALM}/protocol/saml/clients/amazon-aws",
+        endpoint_url=ENDPOINT_URL,
+        bucket=BUCKET,
+        saml_provider_arn=SAML_PROVIDER_ARN,
+        role_user_arn=f"arn:aws:iam::{ACCOUNT_ID}:role/Role.User",
+        role_admin_arn=f"arn:aws:iam::{ACCOUNT_ID}:role/Role.Admin",
+        totp_secret=secrets[0],
+        # Keycloak keys the HMAC with the secret's UTF-8 bytes; authenticator
+        # apps (and pyotp) take those bytes in base32.
+        totp_secret_b32=base64.b32encode(secrets[0].encode()).decode(),
+        admin_username=ADMIN_USERNAME,
+        admin_password=ADMIN_PASSWORD,
+    )
+
+
+# --- probes -----------------------------------------------------------------
+
+
+def _http(
+    method: str, url: str, body: bytes | None = None, headers: dict[str, str] | None = None
+) -> tuple[int, bytes]:
+    """One HTTP request; (0, b"") when nothing answers."""
+    req = urllib.request.Request(url, data=body, method=method, headers=headers or {})
+    try:
+        with urllib.request.urlopen(req, timeout=3) as resp:
+            return int(resp.status), bytes(resp.read())
+    except urllib.error.HTTPError as err:
+        return err.code, b""
+    except (OSError, ValueError):
+        return 0, b""
+
+
+def _aws(service: str, query: str = "", method: str = "POST", path: str = "/") -> tuple[int, bytes]:
+    # moto and LocalStack route on the credential scope and check no signature.
+    auth = (
+        f"AWS4-HMAC-SHA256 Credential=test/20240101/us-east-1/{service}/aws4_request, "
+        "SignedHeaders=host, Signature=0"
+    )
+    headers = {"Authorization": auth, "Content-Type": "application/x-www-form-urlencoded"}
+    url = f"http://{BIND_HOST}:{ENDPOINT_PORT}{path}"
+    return _http(method, url, query.encode() or None, headers)
+
+
+def _port_in_use(port: int) -> bool:
+    # ::1 counts too: "localhost" may resolve there first and reach a stranger.
+    for family, host in ((socket.AF_INET, BIND_HOST), (socket.AF_INET6, "::1")):
+        try:
+            with socket.socket(family, socket.SOCK_STREAM) as sock:
+                sock.settimeout(1)
+                if sock.connect_ex((host, port)) == 0:
+                    return True
+        except OSError:
+            continue  # no IPv6 here
+    return False
+
+
+def _descriptor() -> bytes | None:
+    url = f"http://{BIND_HOST}:{KEYCLOAK_PORT}/realms/{REALM}/protocol/saml/descriptor"
+    status, body = _http("GET", url)
+    return body if status == 200 and b"EntityDescriptor" in body else None
+
+
+def _endpoint_account() -> str | None:
+    status, body = _aws("sts", "Action=GetCallerIdentity&Version=2011-06-15")
+    found = re.search(rb"<Account>(\d+)</Account>", body) if status == 200 else None
+    return found.group(1).decode() if found else None
+
+
+def _provisioned() -> bool:
+    """True when bucket, roles and a SAML provider with Keycloak's current key exist."""
+    certs = re.findall(rb"X509Certificate>([^<]+)<", _descriptor() or b"")
+    query = f"Action=GetSAMLProvider&SAMLProviderArn={SAML_PROVIDER_ARN}&Version=2010-05-08"
+    status, body = _aws("iam", query)
+    if status != 200 or not certs or not all(cert in body for cert in certs):
+        return False
+    for role in ("Role.User", "Role.Admin"):
+        if _aws("iam", f"Action=GetRole&RoleName={role}&Version=2010-05-08")[0] != 200:
+            return False
+    return _aws("s3", method="HEAD", path=f"/{BUCKET}")[0] == 200
+
+
+# --- starting ---------------------------------------------------------------
+
+
+def _realm_digest() -> str:
+    return hashlib.sha256(REALM_FILE.read_bytes()).hexdigest()
+
+
+def _spawn(args: list[str], env: dict[str, str], name: str, cwd: Path) -> Service:
+    with (run_dir() / f"{name}.log").open("wb") as out:
+        # A new session makes the service its own process group, so stopping
+        # the group also stops kc.sh's java child.
+        proc = subprocess.Popen(
+            args,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=env,
+            cwd=cwd,
+            start_new_session=True,
+        )
+    return Service(pid=proc.pid, start_time=rig_state.start_time(proc.pid))
+
+
+def _start_keycloak(tools: dict[str, str], log: Log) -> Service:
+    home = rig_install.ensure_keycloak(cache_dir(), KEYCLOAK_VERSION, log)
+    data = home / "data"
+    shutil.rmtree(data / "h2", ignore_errors=True)  # a fresh start begins from the realm file
+    shutil.rmtree(data / "import", ignore_errors=True)
+    (data / "import").mkdir(parents=True)
+    shutil.copyfile(REALM_FILE, data / "import" / REALM_FILE.name)
+    # The person's own KC_* settings (a database, a hostname...) must not leak in.
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("KC_", "KEYCLOAK_"))}
+    env.update(
+        JAVA_HOME=str(Path(tools["java"]).resolve().parent.parent),
+        JAVA_OPTS_KC_HEAP="-Xms128m -Xmx1g",
+        KC_BOOTSTRAP_ADMIN_USERNAME=ADMIN_USERNAME,
+        KC_BOOTSTRAP_ADMIN_PASSWORD=ADMIN_PASSWORD,
+    )
+    args = [
+        str(home / "bin" / "kc.sh"),
+        "start-dev",
+        "--import-realm",
+        f"--http-host={BIND_HOST}",
+        f"--http-port={KEYCLOAK_PORT}",
+        f"--hostname={KEYCLOAK_URL}",
+    ]
+    log(f"starting Keycloak {KEYCLOAK_VERSION} on {KEYCLOAK_URL}")
+    service = _spawn(args, env, "keycloak", home)
+    return Service(service.pid, service.start_time, realm_sha256=_realm_digest())
+
+
+def _start_endpoint(tools: dict[str, str], log: Log) -> Service:
+    env = dict(os.environ, MOTO_ACCOUNT_ID=ACCOUNT_ID)
+    log(f"starting moto server on {ENDPOINT_URL}")
+    args = [tools["moto_server"], "-H", BIND_HOST, "-p", str(ENDPOINT_PORT)]
+    return _spawn(args, env, "endpoint", run_dir())
+
+
+def _wait_ready(
+    name: str, service: Service | None, ready: Callable[[], bool], deadline: float
+) -> None:
+    log_file = run_dir() / f"{name}.log"
+    while not ready():
+        if service is not None and not service.alive():
+            tail = log_file.read_text(errors="replace").splitlines()[-15:]
+            raise RigError(
+                f"The rig's {name} exited while starting; see {log_file}:\n" + "\n".join(tail)
+            )
+        if time.monotonic() > deadline:
+            raise RigError(f"The rig's {name} was not ready in time; see {log_file}.")
+        time.sleep(0.3)
+
+
+def _provision(tools: dict[str, str], log: Log, deadline: float) -> None:
+    env = dict(
+        os.environ,
+        ENDPOINT_URL=ENDPOINT_URL,
+        KEYCLOAK_URL=KEYCLOAK_URL,
+        KEYCLOAK_WAIT_SECONDS="30",
+        PATH=os.pathsep.join([str(Path(tools["aws"]).parent), os.environ.get("PATH", "")]),
+    )
+    log("provisioning the emulator with localstack-setup.sh")
+    args = [tools["bash"], str(SETUP_SCRIPT)]
+    try:
+        done = subprocess.run(
+            args, env=env, capture_output=True, text=True, check=False,
+            timeout=max(30.0, deadline - time.monotonic()),
+        )  # fmt: skip
+    except subprocess.TimeoutExpired as err:
+        raise RigError("localstack-setup.sh did not finish in time.") from err
+    if done.returncode != 0:
+        raise RigError(
+            f"localstack-setup.sh failed (exit {done.returncode}):\n{done.stderr.strip()}"
+        )
+
+
+def _plan(state: State, log: Log) -> dict[str, str]:
+    """'reuse', 'start' or 'restart' for each service; RigError if a stranger holds a port."""
+    account = _endpoint_account()
+    if account not in (None, ACCOUNT_ID):
+        raise RigError(
+            f"The AWS emulator on port {ENDPOINT_PORT} uses account {account}, not {ACCOUNT_ID}; "
+            "stop it and retry."
+        )
+    healthy = {"keycloak": _descriptor() is not None, "endpoint": account is not None}
+    ports = {"keycloak": KEYCLOAK_PORT, "endpoint": ENDPOINT_PORT}
+    plans = {}
+    for name in SERVICES:
+        service = state.services.get(name)
+        ours = service is not None and service.alive()
+        if healthy[name]:
+            plans[name] = "reuse"
+        elif ours:
+            plans[name] = "restart"  # ours but not answering: left over from a failed start
+        elif _port_in_use(ports[name]):
+            raise RigError(
+                f"Port {ports[name]} is held by a program that is not the rig's {name}; "
+                f"stop it (`ss -ltnp 'sport = :{ports[name]}'` shows it) and retry."
+            )
+        else:
+            plans[name] = "start"
+    keycloak = state.services.get("keycloak")
+    if (
+        plans["keycloak"] == "reuse"
+        and keycloak is not None
+        and keycloak.alive()
+        and keycloak.realm_sha256 != _realm_digest()
+        and not state.live_leases()  # never pull the rug from a running test session
+    ):
+        log("the realm file changed since Keycloak started: restarting it")
+        plans["keycloak"] = "restart"
+    return plans
+
+
+def up(timeout: float = DEFAULT_TIMEOUT, lease: int | None = None, log: Log = print) -> UpResult:
+    """Bring the rig up, reusing healthy services, and make sure it is provisioned.
+
+    ``lease`` is the PID of a test session that calls ``release`` when done;
+    without one the rig stays up until ``down`` (a person's ``rig up``).
+    Raises RigError for a missing tool, a stranger on a port, a failed download
+    or a service not ready within ``timeout`` seconds; whatever this call
+    started is stopped again before the error propagates.
+    """
+    began = time.monotonic()
+    deadline = began + timeout
+    tools = rig_install.check_prerequisites(REPO)
+    with rig_state.locked(run_dir(), timeout):
+        state = rig_state.load(run_dir())
+        plans = _plan(state, log)
+        rig_state.stop(state, tuple(n for n in SERVICES if plans[n] == "restart"))
+        started = tuple(n for n in SERVICES if plans[n] != "reuse")
+        starters = {"keycloak": _start_keycloak, "endpoint": _start_endpoint}
+        try:
+            for name in started:
+                state.services[name] = starters[name](tools, log)
+                rig_state.save(run_dir(), state)
+            fresh = {n: state.services[n] for n in started}
+            account_ok = lambda: _endpoint_account() == ACCOUNT_ID  # noqa: E731
+            _wait_ready("endpoint", fresh.get("endpoint"), account_ok, deadline)
+            _wait_ready("keycloak", fresh.get("keycloak"), lambda: bool(_descriptor()), deadline)
+            provisioned = bool(started) or not _provisioned()
+            if provisioned:
+                _provision(tools, log, deadline)
+        except BaseException:
+            rig_state.stop(state, started)  # never leave a half-started rig behind
+            rig_state.save(run_dir(), state)
+            raise
+        if lease is None:
+            state.pinned = True
+        else:
+            state.leases[str(lease)] = rig_state.start_time(lease)
+        rig_state.save(run_dir(), state)
+    seconds = time.monotonic() - began
+    log(f"rig ready in {seconds:.1f} s (started: {', '.join(started) or 'nothing, all reused'})")
+    return UpResult(info=info(), started=started, provisioned=provisioned, seconds=seconds)
+
+
+def release(lease: int, timeout: float = 120.0) -> list[str]:
+    """End a test session's lease; stop the rig when no session uses it and no person pinned it."""
+    with rig_state.locked(run_dir(), timeout):
+        state = rig_state.load(run_dir())
+        state.leases.pop(str(lease), None)
+        stopped = []
+        if not state.live_leases() and not state.pinned:
+            stopped = rig_state.stop(state, SERVICES)
+        rig_state.save(run_dir(), state)
+    return stopped
+
+
+def down(timeout: float = 120.0) -> list[str]:
+    """Stop every service the rig started, whoever asked for it; leave strangers alone."""
+    with rig_state.locked(run_dir(), timeout):
+        state = rig_state.load(run_dir())
+        stopped = rig_state.stop(state, SERVICES)
+        state.leases, state.pinned = {}, False
+        rig_state.save(run_dir(), state)
+    return stopped
+
+
+def status() -> dict[str, str]:
+    """One line per service plus one for provisioning, for people."""
+    state = rig_state.load(run_dir())
+    checks = {
+        "keycloak": (KEYCLOAK_PORT, KEYCLOAK_URL, _descriptor() is not None),
+        "endpoint": (ENDPOINT_PORT, ENDPOINT_URL, _endpoint_account() == ACCOUNT_ID),
+    }
+    lines = {}
+    for name, (port, url, healthy) in checks.items():
+        service = state.services.get(name)
+        ours = service is not None and service.alive()
+        owner = f"started by the rig, pid {service.pid}" if ours and service else "not the rig's"
+        if healthy:
+            lines[name] = f"healthy at {url} ({owner}, log {run_dir() / name}.log)"
+        elif _port_in_use(port):
+            lines[name] = f"port {port} answers, but not as the rig expects ({owner})"
+        else:
+            lines[name] = "not running"
+    lines["provisioned"] = "yes" if _provisioned() else "no"
+    lines["sessions"] = f"{len(state.live_leases())} test session(s), pinned: {state.pinned}"
+    return lines
+
+
+def shell_exports() -> str:
+    """``export`` lines for ``eval "$(keycloak/rig.py env)"``."""
+    values = info()
+    names = {
+        "ASS_KEYCLOAK_URL": values.keycloak_url,
+        "ASS_REALM": values.realm,
+        "ASS_IDP_LOGIN_URL": values.idp_login_url,
+        "ASS_ENDPOINT_URL": values.endpoint_url,
+        "ASS_BUCKET": values.bucket,
+        "ASS_SAML_PROVIDER_ARN": values.saml_provider_arn,
+        "ASS_ROLE_USER_ARN": values.role_user_arn,
+        "ASS_ROLE_ADMIN_ARN": values.role_admin_arn,
+        "ASS_TOTP_SECRET_B32": values.totp_secret_b32,
+    }
+    return "".join(f"export {key}={shlex.quote(value)}\n" for key, value in names.items())
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command line; exit 0 on success, 1 with one sentence on stderr otherwise."""
+    parser = argparse.ArgumentParser(prog="keycloak/rig.py", description="The local identity rig.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    up_parser = sub.add_parser("up", help="start or reuse Keycloak and moto server, then provision")
+    up_parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT, help="seconds")
+    sub.add_parser("fetch", help="download and unpack Keycloak into the cache (no start)")
+    sub.add_parser("down", help="stop what the rig started")
+    sub.add_parser("status", help="what runs; exit 0 only when healthy and provisioned")
+    sub.add_parser("env", help="print shell exports of the rig's URLs and ARNs")
+    args = parser.parse_args(argv)
+
+    def say(message: str) -> None:
+        print(f"rig: {message}", file=sys.stderr)
+
+    try:
+        if args.command == "up":
+            up(timeout=args.timeout, log=say)
+        elif args.command == "fetch":
+            home = rig_install.ensure_keycloak(cache_dir(), KEYCLOAK_VERSION, say)
+            say(f"Keycloak {KEYCLOAK_VERSION} is in {home}")
+        elif args.command == "down":
+            stopped = down()
+            say(f"stopped {', '.join(stopped)}" if stopped else "nothing of the rig's was running")
+        elif args.command == "status":
+            lines = status()
+            for name, line in lines.items():
+                print(f"{name:12} {line}")
+            healthy = lines["provisioned"] == "yes" and all(
+                lines[name].startswith("healthy") for name in SERVICES
+            )
+            return 0 if healthy else 1
+        else:
+            sys.stdout.write(shell_exports())
+    except RigError as err:
+        say(str(err))
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,125 @@
+#!/usr/bin/env bash
+# Provision the AWS emulator of the test rig: bucket, SAML provider, two roles.
+#
+# Works against the native moto server (run by keycloak/rig.py) and inside the
+# LocalStack container, where docker-compose runs it as a "ready" init hook.
+# Safe to run again: every step creates what is missing and updates the rest.
+#
+# Environment (all optional):
+#   ENDPOINT_URL           AWS emulator (default http://localhost:4566)
+#   KEYCLOAK_URL           Keycloak base URL (default http://localhost:8080)
+#   KEYCLOAK_REALM         realm whose IdP metadata is used (default aws)
+#   KEYCLOAK_WAIT_SECONDS  how long to wait for Keycloak's metadata (default 180)
+#   ENDPOINT_WAIT_SECONDS  how long to wait for the emulator (default 60)
+set -euo pipefail
+
+ENDPOINT_URL="${ENDPOINT_URL:-http://localhost:4566}"
+KEYCLOAK_URL="${KEYCLOAK_URL:-http://localhost:8080}"
+KEYCLOAK_REALM="${KEYCLOAK_REALM:-aws}"
+KEYCLOAK_WAIT_SECONDS="${KEYCLOAK_WAIT_SECONDS:-180}"
+ENDPOINT_WAIT_SECONDS="${ENDPOINT_WAIT_SECONDS:-60}"
+BUCKET="example-bucket"
+PROVIDER="SamlExampleProvider"
+METADATA_URL="${KEYCLOAK_URL%/}/realms/${KEYCLOAK_REALM}/protocol/saml/descriptor"
+
+# Dummy keys for the emulator only. The shared AWS files are pointed away so a
+# person's real ~/.aws (or a broken one) is never read.
+export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_DEFAULT_REGION=us-east-1
+export AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null AWS_PAGER=""
+unset AWS_PROFILE AWS_SESSION_TOKEN
+
+log() { echo "localstack-setup: $*" >&2; }
+die() { log "$*"; exit 1; }
+
+# The LocalStack image ships awslocal, which adds the endpoint itself; plain
+# aws needs --endpoint-url.
+if command -v aws >/dev/null 2>&1; then
+    awsc() { aws --endpoint-url "$ENDPOINT_URL" --output text "$@"; }
+elif command -v awslocal >/dev/null 2>&1; then
+    awsc() { awslocal --output text "$@"; }
+else
+    die "neither 'aws' nor 'awslocal' is on PATH; install the AWS CLI (pip install awscli) and retry."
+fi
+
+# curl when present, else Python (the LocalStack image always has python3).
+http_get() {
+    if command -v curl >/dev/null 2>&1; then
+        curl -fsS --max-time 5 "$1"
+    else
+        python3 -c 'import sys, urllib.request; sys.stdout.write(urllib.request.urlopen(sys.argv[1], timeout=5).read().decode())' "$1"
+    fi
+}
+
+# Wait (bounded) for Keycloak to publish the realm's IdP metadata.
+metadata=""
+deadline=$((SECONDS + KEYCLOAK_WAIT_SECONDS))
+until metadata="$(http_get "$METADATA_URL" 2>/dev/null)" && [[ "$metadata" == *EntityDescriptor* ]]; do
+    ((SECONDS < deadline)) || die "Keycloak did not publish $METADATA_URL within ${KEYCLOAK_WAIT_SECONDS}s; start it (./dev.sh rig up) or set KEYCLOAK_URL."
+    sleep 1
+done
+
+deadline=$((SECONDS + ENDPOINT_WAIT_SECONDS))
+until awsc sts get-caller-identity >/dev/null 2>&1; do
+    ((SECONDS < deadline)) || die "the AWS emulator at $ENDPOINT_URL did not answer within ${ENDPOINT_WAIT_SECONDS}s."
+    sleep 1
+done
+
+# Bucket.
+if awsc s3api head-bucket --bucket "$BUCKET" >/dev/null 2>&1; then
+    log "bucket $BUCKET exists"
+else
+    awsc s3api create-bucket --bucket "$BUCKET" >/dev/null
+    log "bucket $BUCKET created"
+fi
+
+# SAML provider from the realm's metadata (updated when it exists, since a
+# fresh Keycloak start generates new signing keys).
+metadata_file="$(mktemp)"
+trap 'rm -f "$metadata_file"' EXIT
+printf '%s' "$metadata" >"$metadata_file"
+provider_arn="$(awsc iam list-saml-providers --query "SAMLProviderList[?ends_with(Arn, ':saml-provider/${PROVIDER}')].Arn | [0]")"
+if [[ -n "$provider_arn" && "$provider_arn" != "None" ]]; then
+    awsc iam update-saml-provider --saml-provider-arn "$provider_arn" \
+        --saml-metadata-document "file://$metadata_file" >/dev/null
+    log "SAML provider $provider_arn updated"
+else
+    provider_arn="$(awsc iam create-saml-provider --name "$PROVIDER" \
+        --saml-metadata-document "file://$metadata_file" --query SAMLProviderArn)"
+    log "SAML provider $provider_arn created"
+fi
+
+trust_policy="$(cat <<EOF
+{
+  "Version": "2012-10-17",
+  "Statement": [{
+    "Effect": "Allow",
+    "Principal": {"Federated": "$provider_arn"},
+    "Action": "sts:AssumeRoleWithSAML",
+    "Condition": {"StringEquals": {"SAML:aud": "https://signin.aws.amazon.com/saml"}}
+  }]
+}
+EOF
+)"
+
+# ensure_role NAME PERMISSIONS_POLICY_JSON
+ensure_role() {
+    local name="$1" permissions="$2"
+    if awsc iam get-role --role-name "$name" >/dev/null 2>&1; then
+        awsc iam update-assume-role-policy --role-name "$name" --policy-document "$trust_policy" >/dev/null
+        log "role $name updated"
+    else
+        awsc iam create-role --role-name "$name" --assume-role-policy-document "$trust_policy" \
+            --max-session-duration 43200 >/dev/null
+        log "role $name created"
+    fi
+    awsc iam put-role-policy --role-name "$name" --policy-name access --policy-document "$permissions" >/dev/null
+}
+
+ensure_role Role.User "$(cat <<EOF
+{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": ["s3:ListBucket", "s3:GetObject"],
+  "Resource": ["arn:aws:s3:::$BUCKET", "arn:aws:s3:::$BUCKET/*"]}]}
+EOF
+)"
+ensure_role Role.Admin '{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}'
+
+log "done: bucket $BUCKET, provider $provider_arn, roles Role.User and Role.Admin"
