@@ -36,9 +36,13 @@ CAPTURE_HOSTS: tuple[str, ...] = (
 )
 
 _CA_BASENAME = "mitmproxy"
+# mitmproxy keeps its master and options in module globals (mitmproxy.ctx): a second
+# instance in the same process re-points them and breaks the first one's certificates.
+_ONE_AT_A_TIME = threading.Lock()
 
 _DONE_PAGE = (
-    b"<!doctype html><html><head><meta charset='utf-8'><title>Sign-in complete</title></head>"
+    b"<!doctype html><html><head><meta charset='utf-8'><title>Sign-in complete</title>"
+    b"<link rel='icon' href='data:,'></head>"
     b"<body style='font-family:sans-serif;margin:3em'><h1>Sign-in complete</h1>"
     b"<p>Sign-in complete, you can close this window.</p></body></html>"
 )
@@ -103,6 +107,9 @@ class _CaptureAddon:
 
         req = flow.request
         if not is_capture_request(req.pretty_host, req.method, req.path):
+            if req.path == "/favicon.ico" and is_capture_request(req.pretty_host, "POST", "/saml"):
+                # The "sign-in complete" page lives on an AWS host: keep its icon local too.
+                flow.response = http.Response.make(204)
             return
         # Answering here means mitmproxy never opens a connection to AWS (lazy strategy).
         value = req.urlencoded_form.get("SAMLResponse") if req.urlencoded_form else None
@@ -194,6 +201,7 @@ class CaptureProxy:
         self._master: Any = None
         self._bridge: _MitmLogBridge | None = None
         self._saved_propagate = True
+        self._holds_lock = False
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -212,28 +220,36 @@ class CaptureProxy:
     def start(self) -> None:
         """Start mitmproxy and wait until it listens; raises SignInError if it cannot."""
         started = time.monotonic()
+        if not _ONE_AT_A_TIME.acquire(blocking=False):
+            raise SignInError("Another capture proxy is already running in this process.")
+        self._holds_lock = True
+        try:
+            self._start_thread()
+        except BaseException:
+            self.stop()
+            raise
+        logger.debug(
+            "capture proxy listening on 127.0.0.1:%d (%.3f s)",
+            self.port,
+            time.monotonic() - started,
+        )
+
+    def _start_thread(self) -> None:
         _prepare_confdir(self.confdir)
         self._install_log_bridge()
         self._thread = threading.Thread(target=self._thread_main, name="capture-proxy", daemon=True)
         self._thread.start()
         if not self._ready.wait(self.start_timeout) or self._start_error or not self.port:
             reason = self._start_error or "it did not start listening in time"
-            self.stop()
             raise SignInError(f"The capture proxy could not start: {reason}.")
         try:
             _tighten_files(self.confdir)
             cert = (self.confdir / f"{_CA_BASENAME}-ca-cert.pem").read_bytes()
             self.ca_spki_sha256 = _spki_sha256(cert)
         except (OSError, ValueError) as exc:
-            self.stop()
             raise SignInError(
                 f"The capture proxy's CA in {self.confdir} is unusable: {exc}."
             ) from exc
-        logger.debug(
-            "capture proxy listening on 127.0.0.1:%d (%.3f s)",
-            self.port,
-            time.monotonic() - started,
-        )
 
     def stop(self) -> None:
         """Stop mitmproxy and join its thread; safe to call more than once."""
@@ -248,6 +264,9 @@ class CaptureProxy:
             if thread.is_alive():  # pragma: no cover - mitmproxy wedged; the thread is a daemon
                 logger.debug("capture proxy thread did not stop within 10 s")
         self._remove_log_bridge()
+        if self._holds_lock:
+            self._holds_lock = False
+            _ONE_AT_A_TIME.release()
 
     # -- results -----------------------------------------------------------------------
 

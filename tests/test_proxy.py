@@ -17,10 +17,9 @@ from pathlib import Path
 
 import pytest
 import requests
+from fake_idp import SelfSignedHTTPS
 
 from awscli_saml_sso.proxy import CAPTURE_HOSTS, CaptureProxy, is_capture_request
-
-from fake_idp import SelfSignedHTTPS
 
 
 @pytest.fixture(scope="module")
@@ -226,8 +225,9 @@ def test_quiet_on_stdout_and_stderr(tmp_path: Path) -> None:
                 requests.get("https://signin.aws.amazon.com/", proxies=proxies, timeout=5)
             except requests.RequestException:
                 pass
+            ca = Path({str(tmp_path / "ca")!r}) / "mitmproxy-ca-cert.pem"
             requests.post("https://signin.aws.amazon.com/saml", data={{"SAMLResponse": "eA=="}},
-                          proxies=proxies, verify=str(Path({str(tmp_path / "ca")!r}) / "mitmproxy-ca-cert.pem"))
+                          proxies=proxies, verify=str(ca))
             held = socket.create_connection(("127.0.0.1", p.port))  # open at shutdown
         """
     )
@@ -251,3 +251,24 @@ def test_proxy_logs_go_to_debug(confdir: Path, caplog: pytest.LogCaptureFixture)
     assert all(r.levelno == logging.DEBUG for r in ours)
     # The assertion itself is never logged.
     assert not any("c2VjcmV0" in r.getMessage() for r in caplog.records)
+
+
+def test_one_proxy_per_process(confdir: Path, tmp_path: Path) -> None:
+    # mitmproxy's globals allow one master per process: a second one must fail clearly.
+    from awscli_saml_sso.errors import SignInError
+
+    with CaptureProxy(confdir) as first:
+        with pytest.raises(SignInError, match="already running"):
+            CaptureProxy(tmp_path / "other").start()
+        reply = _through(first, confdir).post(
+            "https://signin.aws.amazon.com/saml", data={"SAMLResponse": "eA=="}, timeout=10
+        )
+        assert reply.status_code == 200
+    with CaptureProxy(tmp_path / "other"):  # free again afterwards
+        pass
+
+
+def test_no_favicon_request_reaches_aws(proxy: CaptureProxy, confdir: Path) -> None:
+    reply = _through(proxy, confdir).get("https://signin.aws.amazon.com/favicon.ico", timeout=10)
+    assert reply.status_code == 204
+    assert proxy.upstream_connections == []
