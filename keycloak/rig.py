@@ -18,15 +18,11 @@ import base64
 import hashlib
 import json
 import os
-import re
 import shlex
 import shutil
-import socket
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,13 +30,14 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import rig_install
+import rig_probes
 import rig_state
 from rig_state import RigError, Service, State
 
 KEYCLOAK_VERSION = "26.5.6"
 REALM = "aws"
 ACCOUNT_ID = "000000000000"  # LocalStack's, so ARNs read the same with either emulator
-BIND_HOST = "127.0.0.1"
+BIND_HOST = rig_probes.HOST
 KEYCLOAK_PORT = 8080
 ENDPOINT_PORT = 4566
 # Clients say "localhost" (as in the issue's login URL) and Keycloak is told so
@@ -60,8 +57,6 @@ REALM_FILE = REPO / "keycloak" / "realm-aws.json"
 SETUP_SCRIPT = REPO / "localstack-setup.sh"
 
 Log = Callable[[str], None]
-
-__all__ = ["RigError", "RigInfo", "UpResult", "down", "info", "release", "status", "up"]
 
 
 @dataclass(frozen=True)
@@ -133,70 +128,16 @@ def info() -> RigInfo:
     )
 
 
-# --- probes -----------------------------------------------------------------
-
-
-def _http(
-    method: str, url: str, body: bytes | None = None, headers: dict[str, str] | None = None
-) -> tuple[int, bytes]:
-    """One HTTP request; (0, b"") when nothing answers."""
-    req = urllib.request.Request(url, data=body, method=method, headers=headers or {})
-    try:
-        with urllib.request.urlopen(req, timeout=3) as resp:
-            return int(resp.status), bytes(resp.read())
-    except urllib.error.HTTPError as err:
-        return err.code, b""
-    except (OSError, ValueError):
-        return 0, b""
-
-
-def _aws(service: str, query: str = "", method: str = "POST", path: str = "/") -> tuple[int, bytes]:
-    # moto and LocalStack route on the credential scope and check no signature.
-    auth = (
-        f"AWS4-HMAC-SHA256 Credential=test/20240101/us-east-1/{service}/aws4_request, "
-        "SignedHeaders=host, Signature=0"
-    )
-    headers = {"Authorization": auth, "Content-Type": "application/x-www-form-urlencoded"}
-    url = f"http://{BIND_HOST}:{ENDPOINT_PORT}{path}"
-    return _http(method, url, query.encode() or None, headers)
-
-
-def _port_in_use(port: int) -> bool:
-    # ::1 counts too: "localhost" may resolve there first and reach a stranger.
-    for family, host in ((socket.AF_INET, BIND_HOST), (socket.AF_INET6, "::1")):
-        try:
-            with socket.socket(family, socket.SOCK_STREAM) as sock:
-                sock.settimeout(1)
-                if sock.connect_ex((host, port)) == 0:
-                    return True
-        except OSError:
-            continue  # no IPv6 here
-    return False
-
-
 def _descriptor() -> bytes | None:
-    url = f"http://{BIND_HOST}:{KEYCLOAK_PORT}/realms/{REALM}/protocol/saml/descriptor"
-    status, body = _http("GET", url)
-    return body if status == 200 and b"EntityDescriptor" in body else None
+    return rig_probes.descriptor(KEYCLOAK_PORT, REALM)
 
 
 def _endpoint_account() -> str | None:
-    status, body = _aws("sts", "Action=GetCallerIdentity&Version=2011-06-15")
-    found = re.search(rb"<Account>(\d+)</Account>", body) if status == 200 else None
-    return found.group(1).decode() if found else None
+    return rig_probes.endpoint_account(ENDPOINT_PORT)
 
 
 def _provisioned() -> bool:
-    """True when bucket, roles and a SAML provider with Keycloak's current key exist."""
-    certs = re.findall(rb"X509Certificate>([^<]+)<", _descriptor() or b"")
-    query = f"Action=GetSAMLProvider&SAMLProviderArn={SAML_PROVIDER_ARN}&Version=2010-05-08"
-    status, body = _aws("iam", query)
-    if status != 200 or not certs or not all(cert in body for cert in certs):
-        return False
-    for role in ("Role.User", "Role.Admin"):
-        if _aws("iam", f"Action=GetRole&RoleName={role}&Version=2010-05-08")[0] != 200:
-            return False
-    return _aws("s3", method="HEAD", path=f"/{BUCKET}")[0] == 200
+    return rig_probes.provisioned(KEYCLOAK_PORT, REALM, ENDPOINT_PORT, BUCKET, SAML_PROVIDER_ARN)
 
 
 # --- starting ---------------------------------------------------------------
@@ -313,7 +254,7 @@ def _plan(state: State, log: Log) -> dict[str, str]:
             plans[name] = "reuse"
         elif ours:
             plans[name] = "restart"  # ours but not answering: left over from a failed start
-        elif _port_in_use(ports[name]):
+        elif rig_probes.port_in_use(ports[name]):
             raise RigError(
                 f"Port {ports[name]} is held by a program that is not the rig's {name}; "
                 f"stop it (`ss -ltnp 'sport = :{ports[name]}'` shows it) and retry."
@@ -333,56 +274,86 @@ def _plan(state: State, log: Log) -> dict[str, str]:
     return plans
 
 
-def up(timeout: float = DEFAULT_TIMEOUT, lease: int | None = None, log: Log = print) -> UpResult:
-    """Bring the rig up, reusing healthy services, and make sure it is provisioned.
-
-    ``lease`` is the PID of a test session that calls ``release`` when done;
-    without one the rig stays up until ``down`` (a person's ``rig up``).
-    Raises RigError for a missing tool, a stranger on a port, a failed download
-    or a service not ready within ``timeout`` seconds; whatever this call
-    started is stopped again before the error propagates.
-    """
+def _bring_up(state: State, tools: dict[str, str], deadline: float, log: Log) -> UpResult:
+    """Start what is missing, wait until it answers, provision; under the rig lock."""
     began = time.monotonic()
-    deadline = began + timeout
-    tools = rig_install.check_prerequisites(REPO)
-    with rig_state.locked(run_dir(), timeout):
-        state = rig_state.load(run_dir())
-        plans = _plan(state, log)
-        rig_state.stop(state, tuple(n for n in SERVICES if plans[n] == "restart"))
-        started = tuple(n for n in SERVICES if plans[n] != "reuse")
-        starters = {"keycloak": _start_keycloak, "endpoint": _start_endpoint}
-        try:
-            for name in started:
-                state.services[name] = starters[name](tools, log)
-                rig_state.save(run_dir(), state)
-            fresh = {n: state.services[n] for n in started}
-            account_ok = lambda: _endpoint_account() == ACCOUNT_ID  # noqa: E731
-            _wait_ready("endpoint", fresh.get("endpoint"), account_ok, deadline)
-            _wait_ready("keycloak", fresh.get("keycloak"), lambda: bool(_descriptor()), deadline)
-            provisioned = bool(started) or not _provisioned()
-            if provisioned:
-                _provision(tools, log, deadline)
-        except BaseException:
-            rig_state.stop(state, started)  # never leave a half-started rig behind
+    plans = _plan(state, log)
+    rig_state.stop(state, tuple(n for n in SERVICES if plans[n] == "restart"))
+    started = tuple(n for n in SERVICES if plans[n] != "reuse")
+    starters = {"keycloak": _start_keycloak, "endpoint": _start_endpoint}
+    try:
+        for name in started:
+            state.services[name] = starters[name](tools, log)
             rig_state.save(run_dir(), state)
-            raise
-        if lease is None:
-            state.pinned = True
-        else:
-            state.leases[str(lease)] = rig_state.start_time(lease)
+        fresh = {n: state.services[n] for n in started}
+        account_ok = lambda: _endpoint_account() == ACCOUNT_ID  # noqa: E731
+        _wait_ready("endpoint", fresh.get("endpoint"), account_ok, deadline)
+        _wait_ready("keycloak", fresh.get("keycloak"), lambda: bool(_descriptor()), deadline)
+        provisioned = bool(started) or not _provisioned()
+        if provisioned:
+            _provision(tools, log, deadline)
+    except BaseException:
+        rig_state.stop(state, started)  # never leave a half-started rig behind
         rig_state.save(run_dir(), state)
+        raise
     seconds = time.monotonic() - began
     log(f"rig ready in {seconds:.1f} s (started: {', '.join(started) or 'nothing, all reused'})")
     return UpResult(info=info(), started=started, provisioned=provisioned, seconds=seconds)
 
 
+def up(
+    timeout: float = DEFAULT_TIMEOUT,
+    lease: int | None = None,
+    log: Log = print,
+    queue_timeout: float = 900.0,
+) -> UpResult:
+    """Bring the rig up, reusing healthy services, and make sure it is provisioned.
+
+    ``lease`` is the PID of a test session that calls ``release`` when done.
+    Test sessions take turns (waiting up to ``queue_timeout`` seconds for
+    another one to finish), so the sign-ins and sessions Keycloak records are
+    their own. Without a lease the rig stays up until ``down`` (a person's
+    ``rig up``). Raises RigError for a missing tool, a stranger on a port, a
+    failed download or a service not ready within ``timeout`` seconds; what
+    this call started is stopped again before the error propagates.
+    """
+    tools = rig_install.check_prerequisites(REPO)
+    queue_deadline = time.monotonic() + queue_timeout
+    said_waiting = False
+    while True:
+        with rig_state.locked(run_dir(), timeout):
+            state = rig_state.load(run_dir())
+            others = [pid for pid in state.live_leases() if pid != str(lease)]
+            if lease is None or not others:
+                state.waiting.pop(str(lease), None)
+                result = _bring_up(state, tools, time.monotonic() + timeout, log)
+                if lease is None:
+                    state.pinned = True
+                else:
+                    state.leases[str(lease)] = rig_state.start_time(lease)
+                rig_state.save(run_dir(), state)
+                return result
+            state.waiting[str(lease)] = rig_state.start_time(lease)
+            rig_state.save(run_dir(), state)
+        if time.monotonic() > queue_deadline:
+            raise RigError(
+                f"Test session(s) {', '.join(others)} kept the rig for over {queue_timeout:.0f} s; "
+                "wait for them to finish, or stop them."
+            )
+        if not said_waiting:
+            log(f"waiting for test session(s) {', '.join(others)} to finish with the rig")
+            said_waiting = True
+        time.sleep(1)
+
+
 def release(lease: int, timeout: float = 120.0) -> list[str]:
-    """End a test session's lease; stop the rig when no session uses it and no person pinned it."""
+    """End a test session's turn; stop the rig unless a session waits or a person pinned it."""
     with rig_state.locked(run_dir(), timeout):
         state = rig_state.load(run_dir())
         state.leases.pop(str(lease), None)
+        state.waiting.pop(str(lease), None)
         stopped = []
-        if not state.live_leases() and not state.pinned:
+        if not state.live_leases() and not state.live_waiting() and not state.pinned:
             stopped = rig_state.stop(state, SERVICES)
         rig_state.save(run_dir(), state)
     return stopped
@@ -393,7 +364,7 @@ def down(timeout: float = 120.0) -> list[str]:
     with rig_state.locked(run_dir(), timeout):
         state = rig_state.load(run_dir())
         stopped = rig_state.stop(state, SERVICES)
-        state.leases, state.pinned = {}, False
+        state.leases, state.waiting, state.pinned = {}, {}, False
         rig_state.save(run_dir(), state)
     return stopped
 
@@ -412,12 +383,16 @@ def status() -> dict[str, str]:
         owner = f"started by the rig, pid {service.pid}" if ours and service else "not the rig's"
         if healthy:
             lines[name] = f"healthy at {url} ({owner}, log {run_dir() / name}.log)"
-        elif _port_in_use(port):
+        elif rig_probes.port_in_use(port):
             lines[name] = f"port {port} answers, but not as the rig expects ({owner})"
         else:
             lines[name] = "not running"
     lines["provisioned"] = "yes" if _provisioned() else "no"
-    lines["sessions"] = f"{len(state.live_leases())} test session(s), pinned: {state.pinned}"
+    pinned = "yes" if state.pinned else "no"
+    lines["sessions"] = (
+        f"{len(state.live_leases())} test session(s) using it, "
+        f"{len(state.live_waiting())} waiting, pinned by `rig up`: {pinned}"
+    )
     return lines
 
 

@@ -42,15 +42,26 @@ class State:
     """The rig's bookkeeping, saved as JSON between commands."""
 
     services: dict[str, Service] = field(default_factory=dict)
-    # PID of each test session using the rig -> its start time.
+    # PID of the test session using the rig -> its start time.
     leases: dict[str, str | None] = field(default_factory=dict)
+    # Test sessions waiting for their turn: the rig stays up for them.
+    waiting: dict[str, str | None] = field(default_factory=dict)
     # A person's `rig up` keeps the rig running after the last test session.
     pinned: bool = False
 
     def live_leases(self) -> dict[str, str | None]:
         """Forget leases of sessions that ended without releasing; return the rest."""
-        self.leases = {p: t for p, t in self.leases.items() if start_time(int(p)) in (t, "?")}
+        self.leases = _alive(self.leases)
         return self.leases
+
+    def live_waiting(self) -> dict[str, str | None]:
+        """Sessions still waiting for their turn."""
+        self.waiting = _alive(self.waiting)
+        return self.waiting
+
+
+def _alive(sessions: dict[str, str | None]) -> dict[str, str | None]:
+    return {pid: t for pid, t in sessions.items() if start_time(int(pid)) in (t, "?")}
 
 
 def start_time(pid: int) -> str | None:
@@ -107,6 +118,7 @@ def load(run_dir: Path) -> State:
         return State(
             services={name: Service(**svc) for name, svc in raw["services"].items()},
             leases=dict(raw["leases"]),
+            waiting=dict(raw.get("waiting", {})),
             pinned=bool(raw["pinned"]),
         )
     except (OSError, ValueError, KeyError, TypeError):

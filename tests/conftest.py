@@ -165,8 +165,9 @@ def _page_summary(text: str) -> str:
 def rig(request: pytest.FixtureRequest) -> Iterator[Rig]:
     """The live rig, started (or reused if healthy) for the session.
 
-    A rig this session starts is stopped at its end unless another test
-    session still uses it or a person pinned it with ``rig.py up``.
+    Test sessions on one machine take turns with the rig (a second one waits
+    for the first), so the sign-ins Keycloak records are this session's own.
+    At the end the rig is stopped unless a person pinned it with ``rig.py up``.
     """
     capture = request.config.pluginmanager.get_plugin("capturemanager")
 

@@ -288,3 +288,19 @@ def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def test_docker_compose_shares_the_native_rig_files() -> None:
+    import yaml  # type: ignore[import-untyped]
+
+    compose = yaml.safe_load((keycloak_rig.REPO / "docker-compose.yml").read_text())
+    keycloak = compose["services"]["keycloak"]
+    localstack = compose["services"]["localstack"]
+
+    assert keycloak["image"] == f"quay.io/keycloak/keycloak:{keycloak_rig.KEYCLOAK_VERSION}"
+    assert f"--hostname={keycloak_rig.KEYCLOAK_URL}" in keycloak["command"]
+    assert keycloak["ports"] == [f"127.0.0.1:{keycloak_rig.KEYCLOAK_PORT}:8080"]
+    mounts = [v.split(":")[0] for v in keycloak["volumes"] + localstack["volumes"]]
+    assert mounts == ["./keycloak/realm-aws.json", "./localstack-setup.sh"]
+    assert localstack["volumes"][0].split(":")[1].startswith("/etc/localstack/init/ready.d/")
+    assert localstack["ports"] == [f"127.0.0.1:{keycloak_rig.ENDPOINT_PORT}:4566"]
