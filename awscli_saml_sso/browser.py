@@ -81,6 +81,14 @@ _INSTALL_HINT = (
     "Install one, e.g. `apt-get install chromium chromium-driver` on Debian/Ubuntu, "
     "or pass --browser and --driver-path"
 )
+# Firefox has no equivalent of Chromium's SPKI pin: trusting the proxy would mean importing
+# its CA into the profile's NSS store (certutil), which is not implemented yet.
+_UNSUPPORTED = {
+    "firefox": (
+        "Firefox is not supported yet: it cannot be made to trust only the capture proxy; "
+        "use --browser chromium, chrome or edge."
+    )
+}
 _WINDOW_SIZE = "1280,900"
 _QUIT_TIMEOUT = 5.0
 _DOWNLOAD_TIMEOUT = 60.0
@@ -121,16 +129,16 @@ def _find_binary(name: str) -> Path | None:
 def find_browsers() -> list[BrowserSpec]:
     """List the installed browsers in preferred order, each with its driver from PATH if any.
 
-    Firefox is listed only when geckodriver is on PATH (no download is attempted for it).
+    Firefox is recognised but not listed until it is supported (see _UNSUPPORTED).
     """
     found = []
     for name in BROWSER_NAMES:
         binary = _find_binary(name)
         if binary is None:
             continue
-        driver = _which(_DRIVERS[name])
-        if name == "firefox" and driver is None:
+        if name in _UNSUPPORTED:
             continue
+        driver = _which(_DRIVERS[name])
         found.append(BrowserSpec(name=name, binary=binary, driver=driver))
     return found
 
@@ -149,16 +157,13 @@ def resolve_browser(name: str | None, driver_path: Path | None) -> BrowserSpec:
         key = _ALIASES.get(name.strip().lower(), name.strip().lower())
         if key not in BROWSER_NAMES:
             raise UsageError(f"Unknown browser {name!r}; choose one of {', '.join(BROWSER_NAMES)}.")
+        if key in _UNSUPPORTED:
+            raise BrowserNotFound(_UNSUPPORTED[key])
         binary = _find_binary(key)
         if binary is None:
             looked = ", ".join(_BINARIES[key])
             raise BrowserNotFound(f"{key} is not installed (looked for {looked}). {_INSTALL_HINT}.")
         driver = driver_path or _which(_DRIVERS[key])
-        if key == "firefox" and driver is None:
-            raise BrowserNotFound(
-                "Firefox needs geckodriver, which was not found on PATH; "
-                "pass --driver-path or use --browser chromium."
-            )
         return BrowserSpec(name=key, binary=binary, driver=driver)
     installed = find_browsers()
     if driver_path is not None:
@@ -226,10 +231,6 @@ def _download_driver(spec: BrowserSpec) -> Path:
                 from webdriver_manager.microsoft import EdgeChromiumDriverManager
 
                 result["path"] = EdgeChromiumDriverManager().install()
-            elif spec.name == "firefox":
-                from webdriver_manager.firefox import GeckoDriverManager
-
-                result["path"] = GeckoDriverManager().install()
             else:
                 from webdriver_manager.chrome import ChromeDriverManager
                 from webdriver_manager.core.os_manager import ChromeType
@@ -412,11 +413,8 @@ def open_browser(
     Raises SignInError when the profile is in use by another run or the browser cannot
     start, and BrowserNotFound when no driver can be found or downloaded.
     """
-    if spec.name == "firefox":
-        raise SignInError(
-            "Firefox cannot be made to trust the capture proxy's key alone yet; "
-            "use --browser chromium, chrome or edge."
-        )
+    if spec.name in _UNSUPPORTED:
+        raise BrowserNotFound(_UNSUPPORTED[spec.name])
     profile_dir = Path(profile_dir)
     with _locked_profile(profile_dir):
         driver_path = spec.driver or _download_driver(spec)

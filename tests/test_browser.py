@@ -97,8 +97,8 @@ def test_resolve_browser_unknown_name() -> None:
 def test_resolve_browser_not_installed() -> None:
     with pytest.raises(BrowserNotFound, match=r"edge is not installed \(looked for microsoft-edge"):
         resolve_browser("edge", None)
-    with pytest.raises(BrowserNotFound) as err:
-        resolve_browser("firefox", None)
+    with pytest.raises(BrowserNotFound, match="Firefox is not supported yet") as err:
+        resolve_browser("firefox-esr", None)
     assert err.value.exit_code == 3
 
 
@@ -268,7 +268,7 @@ def test_teardown_when_the_driver_hangs(
     profile = tmp_path / "profile"
     began = 0.0
     with launch(chromium, proxy, profile) as driver:
-        driver_pid = driver.service.process.pid  # type: ignore[attr-defined]
+        driver_pid = driver.service.process.pid
         os.kill(driver_pid, signal.SIGSTOP)  # quit() can no longer get an answer
         began = time.monotonic()
     assert time.monotonic() - began < 15
