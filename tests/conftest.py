@@ -26,6 +26,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "keycloak"))
 
 import rig as keycloak_rig
 
+# The isolated-user fixtures (sandboxed HOME, AWS files and a real OS keyring).
+pytest_plugins = ("sandbox",)
+
 ACS_URL = "https://signin.aws.amazon.com/saml"
 # What the terminal summary reports about the rig this session used.
 _SUMMARY: list[str] = []

@@ -19,6 +19,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import pytest
+
 TOOL = str(Path(sys.executable).with_name("awscli_saml_sso"))
 
 
@@ -139,3 +141,16 @@ def make_sandbox(root: Path, keyring_env: dict[str, str]) -> Sandbox:
     )
     sandbox.env = env
     return sandbox
+
+
+@pytest.fixture(scope="session")
+def keyring_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+    """One private, unlocked OS keyring for the whole test session."""
+    with keyring_session(tmp_path_factory.mktemp("keyring")) as env:
+        yield env
+
+
+@pytest.fixture
+def sandbox(tmp_path: Path, keyring_env: dict[str, str]) -> Sandbox:
+    """A fresh isolated user for one test."""
+    return make_sandbox(tmp_path, keyring_env)
