@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Provision the AWS emulator of the test rig: bucket, SAML provider, two roles.
+# Provision the AWS emulator of the test rig: bucket, two roles, SAML provider.
 #
 # Works against the native moto server (run by keycloak/rig.py) and inside the
 # LocalStack container, where docker-compose runs it as a "ready" init hook.
 # Safe to run again: every step creates what is missing and updates the rest.
+# The emulator-only steps come first, so they overlap Keycloak's start-up.
 #
 # Environment (all optional):
 #   ENDPOINT_URL           AWS emulator (default http://localhost:4566)
@@ -29,7 +30,10 @@ export AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null AWS_PAGER
 unset AWS_PROFILE AWS_SESSION_TOKEN
 
 log() { echo "localstack-setup: $*" >&2; }
-die() { log "$*"; exit 1; }
+die() {
+    log "$*"
+    exit 1
+}
 
 # The LocalStack image ships awslocal, which adds the endpoint itself; plain
 # aws needs --endpoint-url.
@@ -50,19 +54,13 @@ http_get() {
     fi
 }
 
-# Wait (bounded) for Keycloak to publish the realm's IdP metadata.
-metadata=""
-deadline=$((SECONDS + KEYCLOAK_WAIT_SECONDS))
-until metadata="$(http_get "$METADATA_URL" 2>/dev/null)" && [[ "$metadata" == *EntityDescriptor* ]]; do
-    ((SECONDS < deadline)) || die "Keycloak did not publish $METADATA_URL within ${KEYCLOAK_WAIT_SECONDS}s; start it (./dev.sh rig up) or set KEYCLOAK_URL."
-    sleep 1
-done
-
+# Wait (bounded) for the emulator.
 deadline=$((SECONDS + ENDPOINT_WAIT_SECONDS))
-until awsc sts get-caller-identity >/dev/null 2>&1; do
+until account="$(awsc sts get-caller-identity --query Account 2>/dev/null)"; do
     ((SECONDS < deadline)) || die "the AWS emulator at $ENDPOINT_URL did not answer within ${ENDPOINT_WAIT_SECONDS}s."
     sleep 1
 done
+provider_arn="arn:aws:iam::${account}:saml-provider/${PROVIDER}"
 
 # Bucket.
 if awsc s3api head-bucket --bucket "$BUCKET" >/dev/null 2>&1; then
@@ -72,23 +70,10 @@ else
     log "bucket $BUCKET created"
 fi
 
-# SAML provider from the realm's metadata (updated when it exists, since a
-# fresh Keycloak start generates new signing keys).
-metadata_file="$(mktemp)"
-trap 'rm -f "$metadata_file"' EXIT
-printf '%s' "$metadata" >"$metadata_file"
-provider_arn="$(awsc iam list-saml-providers --query "SAMLProviderList[?ends_with(Arn, ':saml-provider/${PROVIDER}')].Arn | [0]")"
-if [[ -n "$provider_arn" && "$provider_arn" != "None" ]]; then
-    awsc iam update-saml-provider --saml-provider-arn "$provider_arn" \
-        --saml-metadata-document "file://$metadata_file" >/dev/null
-    log "SAML provider $provider_arn updated"
-else
-    provider_arn="$(awsc iam create-saml-provider --name "$PROVIDER" \
-        --saml-metadata-document "file://$metadata_file" --query SAMLProviderArn)"
-    log "SAML provider $provider_arn created"
-fi
-
-trust_policy="$(cat <<EOF
+# Roles that trust the SAML provider (IAM accepts the trust policy before the
+# provider exists; both AWS and the emulators check it at AssumeRoleWithSAML).
+trust_policy="$(
+    cat <<EOF
 {
   "Version": "2012-10-17",
   "Statement": [{
@@ -115,11 +100,35 @@ ensure_role() {
     awsc iam put-role-policy --role-name "$name" --policy-name access --policy-document "$permissions" >/dev/null
 }
 
-ensure_role Role.User "$(cat <<EOF
+ensure_role Role.User "$(
+    cat <<EOF
 {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": ["s3:ListBucket", "s3:GetObject"],
   "Resource": ["arn:aws:s3:::$BUCKET", "arn:aws:s3:::$BUCKET/*"]}]}
 EOF
 )"
 ensure_role Role.Admin '{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}'
 
-log "done: bucket $BUCKET, provider $provider_arn, roles Role.User and Role.Admin"
+# Wait (bounded) for Keycloak to publish the realm's IdP metadata.
+metadata=""
+deadline=$((SECONDS + KEYCLOAK_WAIT_SECONDS))
+until metadata="$(http_get "$METADATA_URL" 2>/dev/null)" && [[ "$metadata" == *EntityDescriptor* ]]; do
+    ((SECONDS < deadline)) || die "Keycloak did not publish $METADATA_URL within ${KEYCLOAK_WAIT_SECONDS}s; start it (./dev.sh rig up) or set KEYCLOAK_URL."
+    sleep 1
+done
+
+# SAML provider from the realm's metadata (updated when it exists, since a
+# fresh Keycloak start generates new signing keys).
+metadata_file="$(mktemp)"
+trap 'rm -f "$metadata_file"' EXIT
+printf '%s' "$metadata" >"$metadata_file"
+if awsc iam get-saml-provider --saml-provider-arn "$provider_arn" >/dev/null 2>&1; then
+    awsc iam update-saml-provider --saml-provider-arn "$provider_arn" \
+        --saml-metadata-document "file://$metadata_file" >/dev/null
+    log "SAML provider $provider_arn updated"
+else
+    awsc iam create-saml-provider --name "$PROVIDER" \
+        --saml-metadata-document "file://$metadata_file" >/dev/null
+    log "SAML provider $provider_arn created"
+fi
+
+log "done: bucket $BUCKET, roles Role.User and Role.Admin, provider $provider_arn"

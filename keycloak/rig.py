@@ -20,6 +20,7 @@ import json
 import os
 import shlex
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -32,7 +33,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import rig_install
 import rig_probes
 import rig_state
-from rig_state import RigError, Service, State
+from rig_state import RigError as RigError  # re-exported: callers catch rig.RigError
+from rig_state import Service, State
 
 KEYCLOAK_VERSION = "26.5.6"
 REALM = "aws"
@@ -213,27 +215,39 @@ def _wait_ready(
         time.sleep(0.3)
 
 
-def _provision(tools: dict[str, str], log: Log, deadline: float) -> None:
+def _start_provisioning(
+    tools: dict[str, str], log: Log, deadline: float
+) -> subprocess.Popen[bytes]:
+    """Run localstack-setup.sh in the background: its emulator steps overlap Keycloak's start."""
     env = dict(
         os.environ,
         ENDPOINT_URL=ENDPOINT_URL,
         KEYCLOAK_URL=KEYCLOAK_URL,
-        KEYCLOAK_WAIT_SECONDS="30",
+        KEYCLOAK_WAIT_SECONDS=str(max(30, int(deadline - time.monotonic()))),
         PATH=os.pathsep.join([str(Path(tools["aws"]).parent), os.environ.get("PATH", "")]),
     )
     log("provisioning the emulator with localstack-setup.sh")
-    args = [tools["bash"], str(SETUP_SCRIPT)]
-    try:
-        done = subprocess.run(
-            args, env=env, capture_output=True, text=True, check=False,
-            timeout=max(30.0, deadline - time.monotonic()),
-        )  # fmt: skip
-    except subprocess.TimeoutExpired as err:
-        raise RigError("localstack-setup.sh did not finish in time.") from err
-    if done.returncode != 0:
-        raise RigError(
-            f"localstack-setup.sh failed (exit {done.returncode}):\n{done.stderr.strip()}"
+    with (run_dir() / "provision.log").open("wb") as out:
+        return subprocess.Popen(
+            [tools["bash"], str(SETUP_SCRIPT)],
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=env,
+            start_new_session=True,
         )
+
+
+def _finish_provisioning(setup: subprocess.Popen[bytes], deadline: float) -> None:
+    """Wait for localstack-setup.sh; RigError with its output if it fails or overruns."""
+    log_file = run_dir() / "provision.log"
+    try:
+        code = setup.wait(timeout=max(10.0, deadline - time.monotonic()))
+    except subprocess.TimeoutExpired as err:
+        raise RigError(f"localstack-setup.sh did not finish in time; see {log_file}.") from err
+    if code != 0:
+        output = log_file.read_text(errors="replace").strip()
+        raise RigError(f"localstack-setup.sh failed (exit {code}):\n{output}")
 
 
 def _plan(state: State, log: Log) -> dict[str, str]:
@@ -288,10 +302,18 @@ def _bring_up(state: State, tools: dict[str, str], deadline: float, log: Log) ->
         fresh = {n: state.services[n] for n in started}
         account_ok = lambda: _endpoint_account() == ACCOUNT_ID  # noqa: E731
         _wait_ready("endpoint", fresh.get("endpoint"), account_ok, deadline)
-        _wait_ready("keycloak", fresh.get("keycloak"), lambda: bool(_descriptor()), deadline)
-        provisioned = bool(started) or not _provisioned()
-        if provisioned:
-            _provision(tools, log, deadline)
+        setup = _start_provisioning(tools, log, deadline) if started else None
+        try:
+            _wait_ready("keycloak", fresh.get("keycloak"), lambda: bool(_descriptor()), deadline)
+            if setup is None and not _provisioned():
+                setup = _start_provisioning(tools, log, deadline)
+            if setup is not None:
+                _finish_provisioning(setup, deadline)
+        finally:
+            if setup is not None and setup.poll() is None:
+                os.killpg(setup.pid, signal.SIGKILL)  # Keycloak failed: it would only wait
+                setup.wait()
+        provisioned = setup is not None
     except BaseException:
         rig_state.stop(state, started)  # never leave a half-started rig behind
         rig_state.save(run_dir(), state)
@@ -359,14 +381,22 @@ def release(lease: int, timeout: float = 120.0) -> list[str]:
     return stopped
 
 
-def down(timeout: float = 120.0) -> list[str]:
-    """Stop every service the rig started, whoever asked for it; leave strangers alone."""
+def down(force: bool = False, timeout: float = 120.0) -> tuple[list[str], list[str]]:
+    """Stop every service the rig started, whoever asked for it; leave strangers alone.
+
+    While test sessions use the rig it is only unpinned, so the last session
+    stops it, unless ``force``. Returns (services stopped, sessions still using it).
+    """
     with rig_state.locked(run_dir(), timeout):
         state = rig_state.load(run_dir())
-        stopped = rig_state.stop(state, SERVICES)
-        state.leases, state.waiting, state.pinned = {}, {}, False
+        state.pinned = False
+        users = [*state.live_leases(), *state.live_waiting()]
+        stopped = []
+        if force or not users:
+            stopped = rig_state.stop(state, SERVICES)
+            state.leases, state.waiting, users = {}, {}, []
         rig_state.save(run_dir(), state)
-    return stopped
+    return stopped, users
 
 
 def status() -> dict[str, str]:
@@ -420,7 +450,10 @@ def main(argv: list[str] | None = None) -> int:
     up_parser = sub.add_parser("up", help="start or reuse Keycloak and moto server, then provision")
     up_parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT, help="seconds")
     sub.add_parser("fetch", help="download and unpack Keycloak into the cache (no start)")
-    sub.add_parser("down", help="stop what the rig started")
+    down_parser = sub.add_parser("down", help="stop what the rig started")
+    down_parser.add_argument(
+        "--force", action="store_true", help="stop even while test sessions use the rig"
+    )
     sub.add_parser("status", help="what runs; exit 0 only when healthy and provisioned")
     sub.add_parser("env", help="print shell exports of the rig's URLs and ARNs")
     args = parser.parse_args(argv)
@@ -435,8 +468,11 @@ def main(argv: list[str] | None = None) -> int:
             home = rig_install.ensure_keycloak(cache_dir(), KEYCLOAK_VERSION, say)
             say(f"Keycloak {KEYCLOAK_VERSION} is in {home}")
         elif args.command == "down":
-            stopped = down()
-            say(f"stopped {', '.join(stopped)}" if stopped else "nothing of the rig's was running")
+            stopped, users = down(force=args.force)
+            if users:
+                say(f"test session(s) {', '.join(users)} still use the rig; it stops after them")
+            else:
+                say(f"stopped {', '.join(stopped)}" if stopped else "nothing of the rig's ran")
         elif args.command == "status":
             lines = status()
             for name, line in lines.items():
