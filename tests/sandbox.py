@@ -122,6 +122,21 @@ class Sandbox:
             timeout=timeout,
             env={**self.env, **(extra_env or {})},
             check=False,
+            # No controlling terminal: prompts (getpass included) read the given stdin.
+            start_new_session=True,
+        )
+
+    def start(self, args: Sequence[str], **kwargs: object) -> subprocess.Popen[str]:
+        """Start the tool without waiting (for Ctrl-C and visible-browser tests)."""
+        return subprocess.Popen(
+            [TOOL, *args],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=self.env,
+            start_new_session=True,
+            **kwargs,  # type: ignore[call-overload]
         )
 
 
@@ -154,3 +169,60 @@ def keyring_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, 
 def sandbox(tmp_path: Path, keyring_env: dict[str, str]) -> Sandbox:
     """A fresh isolated user for one test."""
     return make_sandbox(tmp_path, keyring_env)
+
+
+@pytest.fixture
+def xvfb(sandbox: Sandbox) -> Iterator[str]:
+    """A private X display (Xvfb) set as DISPLAY in the sandbox, torn down after the test."""
+    for program in ("Xvfb", "xdotool"):
+        if shutil.which(program) is None:
+            raise RuntimeError(f"{program} is missing: apt-get install xvfb xdotool")
+    server = subprocess.Popen(
+        ["Xvfb", "-displayfd", "1", "-screen", "0", "1280x1024x24", "-nolisten", "tcp"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        assert server.stdout is not None
+        display = f":{server.stdout.readline().strip()}"
+        sandbox.env["DISPLAY"] = display
+        yield display
+    finally:
+        server.terminate()
+        server.wait(10)
+
+
+def xdotool(display: str, *args: str) -> str:
+    """Drive the X display as a person would (keyboard and mouse)."""
+    return subprocess.run(
+        ["xdotool", *args],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+        env={**os.environ, "DISPLAY": display},
+    ).stdout.strip()
+
+
+def leftovers(sandbox: Sandbox) -> list[str]:
+    """Processes still running with this sandbox's environment (browser, driver, the tool).
+
+    Matching on the environment rather than the name keeps other tests' browsers out.
+    """
+    marker = f"ASS_CONFIG_DIR={sandbox.config_dir}".encode()
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or entry.name == str(os.getpid()):
+            continue
+        try:
+            environ = (entry / "environ").read_bytes().split(b"\0")
+            if marker not in environ:
+                continue
+            state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        if state != "Z":  # a zombie is already dead, only not yet reaped by its parent
+            found.append(f"{entry.name} {cmdline[:120]}")
+    return found
