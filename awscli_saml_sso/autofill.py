@@ -21,7 +21,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlsplit, urlunsplit
 
-from awscli_saml_sso.errors import SignInError
+import click
+
+from awscli_saml_sso.errors import AssError, SignInError
 
 if TYPE_CHECKING:
     from selenium.webdriver.remote.webdriver import WebDriver
@@ -247,6 +249,7 @@ class _Run:
     submitted: bool = False
     password_doc: str | None = None
     otp_submits: int = 0
+    pending_code: str | None = None  # asked for but not yet submitted
     otp_doc: str | None = None
     step_counts: dict[str, int] = field(default_factory=dict)
     last_submit: tuple[str, float] = ("", 0.0)  # document and time of our last submit
@@ -290,9 +293,9 @@ def sign_in(
             if proxy.captured.is_set():
                 return _result(proxy)
             if time.monotonic() >= deadline:
-                raise _stuck(driver, run, timeout, debug_dir)
+                raise _stuck(driver, proxy, run, timeout, debug_dir)
             if autofill:
-                _autofill_step(driver, run, deadline)
+                _autofill_step(driver, proxy, run, deadline)
             else:
                 _check_open(driver)
             proxy.captured.wait(_POLL)
@@ -300,6 +303,8 @@ def sign_in(
         if proxy.captured.is_set():  # the capture won the race against a closing page
             return _result(proxy)
         raise
+    except (AssError, click.exceptions.Abort):
+        raise  # from the prompter (e.g. a refusal to ask under --no-prompt): the CLI's to show
     except Exception as exc:
         if proxy.captured.is_set():
             return _result(proxy)
@@ -315,12 +320,15 @@ def _result(proxy: CaptureProxy) -> str:
     return value
 
 
-def _autofill_step(driver: WebDriver, run: _Run, deadline: float) -> None:
+def _autofill_step(driver: WebDriver, proxy: CaptureProxy, run: _Run, deadline: float) -> None:
     """Scan the page once and do what it asks for: fill, submit, report or wait."""
     page = _scan(driver)
     if page is None:
         return
     run.last_page = page
+    unreachable = _unreachable(proxy, page.url)
+    if unreachable and page.title.startswith("502"):
+        raise SignInError(unreachable)
     if page.errors and run.submitted:
         raise SignInError(" ".join(page.errors))
     if page.ready == "loading":
@@ -336,11 +344,24 @@ def _autofill_step(driver: WebDriver, run: _Run, deadline: float) -> None:
         return  # our submit is still in flight
     if page.otp is not None and page.otp_value and page.doc == run.otp_doc:
         return  # our code is still in flight
-    filled = _fill(run, page)
-    if filled:
-        _submit(driver, run, page, filled)
+    from selenium.common.exceptions import (
+        ElementNotInteractableException,
+        StaleElementReferenceException,
+    )
+
+    try:
+        filled = _fill(run, page)
+        if filled:
+            _submit(driver, run, page, filled)
+            return
+    except (StaleElementReferenceException, ElementNotInteractableException) as exc:
+        # The page changed under us before the submit: nothing was sent, scan again.
+        logger.debug("page changed while filling: %s", _first_line(exc))
         return
     if page.user is None and page.otp is None and not page.passwords:
+        if _settled(run, page) and page.errors and not run.submitted:
+            # An error page with nothing to fill (e.g. a misconfigured IdP link): say so now.
+            raise SignInError(" ".join(page.errors))
         _announce_when_settled(run, page)
 
 
@@ -357,14 +378,15 @@ def _fill(run: _Run, page: _Page) -> list[str]:
         filled.append("password")
         last = page.passwords[0]
     if page.otp is not None and not page.otp_value:
-        run.otp_submits += 1
-        if run.otp_submits > _MAX_SAME_STEP:
-            raise SignInError(
-                f"The identity provider asked for a one-time code {_MAX_SAME_STEP} times; "
-                f"giving up. The page says: {page.text}"
-            )
-        code = run.prompter.mfa_code(page.otp_hint or page.title).strip()
-        _type(page.otp, code)
+        if run.pending_code is None:
+            run.otp_submits += 1
+            if run.otp_submits > _MAX_SAME_STEP:
+                raise SignInError(
+                    f"The identity provider asked for a one-time code {_MAX_SAME_STEP} times; "
+                    f"giving up. The page says: {page.text}"
+                )
+            run.pending_code = run.prompter.mfa_code(page.otp_hint or page.title).strip()
+        _type(page.otp, run.pending_code)
         filled.append("otp")
         last = page.otp
     recently_submitted_here = (
@@ -421,6 +443,7 @@ def _submit(driver: WebDriver, run: _Run, page: _Page, filled: list[str]) -> Non
         run.password_doc = page.doc
     if "otp" in filled:
         run.otp_doc = page.doc
+        run.pending_code = None  # a code is good for one submit
 
 
 def _error_after_password(driver: WebDriver, page: _Page, deadline: float) -> str:
@@ -437,16 +460,21 @@ def _error_after_password(driver: WebDriver, page: _Page, deadline: float) -> st
     )
 
 
+def _settled(run: _Run, page: _Page) -> bool:
+    """Whether this field-less page has stayed the same for _SETTLE seconds."""
+    if page.ready != "complete":
+        run.quiet_since = None
+        return False
+    now = time.monotonic()
+    if run.quiet_since is None or run.quiet_since[:2] != (page.doc, page.text):
+        run.quiet_since = (page.doc, page.text, now)
+        return False
+    return now - run.quiet_since[2] >= _SETTLE
+
+
 def _announce_when_settled(run: _Run, page: _Page) -> None:
     """Tell the person what a waiting page (push, number matching) asks, once per text."""
-    if not page.text or page.ready != "complete" or page.text in run.announced:
-        return
-    now = time.monotonic()
-    key = (page.doc, page.text)
-    if run.quiet_since is None or run.quiet_since[:2] != key:
-        run.quiet_since = (page.doc, page.text, now)
-        return
-    if now - run.quiet_since[2] >= _SETTLE:
+    if page.text and page.text not in run.announced and _settled(run, page):
         run.announced.add(page.text)
         run.prompter.info(page.text)
 
@@ -504,7 +532,21 @@ def _is_closed(exc: BaseException) -> bool:
     return any(marker in text for marker in _CLOSED_MARKERS)
 
 
-def _stuck(driver: WebDriver, run: _Run, timeout: float, debug_dir: Path | None) -> SignInError:
+def _unreachable(proxy: CaptureProxy, url: str) -> str | None:
+    """A sentence about the proxy's failure to reach the page's host, if it failed."""
+    try:
+        host = urlsplit(url).hostname or ""
+    except ValueError:
+        return None
+    error = proxy.upstream_failures.get(host)
+    if error is None:
+        return None
+    return f"The capture proxy could not reach {host}: {error}."
+
+
+def _stuck(
+    driver: WebDriver, proxy: CaptureProxy, run: _Run, timeout: float, debug_dir: Path | None
+) -> SignInError:
     """Build the timeout error naming the page it was stuck on; save the page with debug_dir."""
     title, url = "", ""
     if run.last_page is not None:
@@ -517,6 +559,9 @@ def _stuck(driver: WebDriver, run: _Run, timeout: float, debug_dir: Path | None)
         f"Sign-in did not finish within {timeout:g} seconds; "
         f'it was stuck on the page "{title}" at {_display_url(url)}.'
     )
+    unreachable = _unreachable(proxy, url)
+    if unreachable:
+        message += f" {unreachable}"
     if debug_dir is not None:
         saved = _save_page(driver, debug_dir)
         if saved is not None:

@@ -97,10 +97,11 @@ class _CaptureAddon:
             self._owner.upstream_connections.append((str(address[0]), int(address[1])))
 
     def tls_failed_server(self, data: Any) -> None:
-        address = data.context.server.address
-        error = data.context.server.error or "TLS handshake failed"
-        host = address[0] if address else "?"
-        self._owner.upstream_errors.append(f"{host}: {error}")
+        server = data.context.server
+        self._owner._on_upstream_error(server.address, server.error or "TLS handshake failed")
+
+    def server_connect_error(self, data: Any) -> None:
+        self._owner._on_upstream_error(data.server.address, data.server.error or "connect failed")
 
     def request(self, flow: Any) -> None:
         from mitmproxy import http
@@ -192,6 +193,7 @@ class CaptureProxy:
         # Diagnostics: which upstream servers the proxy connected to, and TLS failures.
         self.upstream_connections: list[tuple[str, int]] = []
         self.upstream_errors: list[str] = []
+        self.upstream_failures: dict[str, str] = {}  # host -> last error
         self._saml_response: str | None = None
         self._ready = threading.Event()
         self._start_error: BaseException | None = None
@@ -289,6 +291,11 @@ class CaptureProxy:
             if addr[0] == "127.0.0.1" and addr[1]:
                 self.port = int(addr[1])
         self._ready.set()
+
+    def _on_upstream_error(self, address: Any, error: str) -> None:
+        host = str(address[0]) if address else "?"
+        self.upstream_errors.append(f"{host}: {error}")
+        self.upstream_failures[host] = error
 
     def _on_capture(self, value: str) -> None:
         if not self.captured.is_set():

@@ -13,6 +13,7 @@ Flows (username ``alice``, password ``wonderland``, one-time code ``123456``):
 - ``/mfa/``     username + password, then a one-time-code page.
 - ``/push/``    username + password, then a page that waits for a phone approval (with a
   number to match) and goes on by itself after ``push_delay`` seconds.
+- ``/broken/``  an error page with nothing to fill (a misconfigured IdP link).
 - ``/slow/``    a page that never finishes anything (for timeouts).
 """
 
@@ -272,6 +273,15 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self._send(b"approved" if done else b"pending")
         elif path == "/push/done":
             self._send(_autopost("push", USERNAME))
+        elif path == "/broken/":
+            self._send(
+                _page(
+                    "We are sorry...",
+                    "<h1>We are sorry...</h1><p id='kc-error-message' class='instruction'>"
+                    "Invalid Request</p>",
+                ),
+                status=400,
+            )
         elif path == "/slow/":
             self._send(_page("Please wait", "<p>Loading your organisation's sign-in page</p>"))
         else:

@@ -272,6 +272,55 @@ def test_timeout_without_debug_dir(
     assert "saved" not in err.value.format_message()
 
 
+def test_error_page_without_fields_fails_fast(
+    chromium: BrowserSpec, capture: CaptureProxy, idp: FakeIdP, profile: Path
+) -> None:
+    began = time.monotonic()
+    with pytest.raises(SignInError) as err:
+        run_sign_in(chromium, capture, profile, idp.url("/broken/"), Recorder())
+    assert err.value.format_message() == "Invalid Request"
+    assert time.monotonic() - began < 8
+
+
+def test_unreachable_idp_fails_fast(
+    chromium: BrowserSpec, capture: CaptureProxy, profile: Path
+) -> None:
+    import socket
+
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    began = time.monotonic()
+    with pytest.raises(SignInError, match=r"^The capture proxy could not reach 127\.0\.0\.1: "):
+        run_sign_in(chromium, capture, profile, f"http://127.0.0.1:{port}/idp", Recorder())
+    assert time.monotonic() - began < 8
+
+
+def test_idp_with_an_untrusted_certificate_fails_fast(
+    chromium: BrowserSpec, capture: CaptureProxy, profile: Path, tmp_path: Path
+) -> None:
+    from fake_idp import SelfSignedHTTPS
+
+    with SelfSignedHTTPS(tmp_path) as server, pytest.raises(SignInError) as err:
+        run_sign_in(chromium, capture, profile, f"https://localhost:{server.port}/", Recorder())
+    message = err.value.format_message()
+    assert message.startswith("The capture proxy could not reach localhost: ")
+    assert "certificate" in message.lower()
+
+
+def test_prompter_errors_pass_through(
+    chromium: BrowserSpec, capture: CaptureProxy, idp: FakeIdP, profile: Path
+) -> None:
+    from awscli_saml_sso.errors import UsageError
+
+    class Refusing(Recorder):
+        def password(self) -> str:
+            raise UsageError("No password stored and --no-prompt forbids asking.")
+
+    with pytest.raises(UsageError, match="--no-prompt forbids asking"):
+        run_sign_in(chromium, capture, profile, idp.url("/single/"), Refusing())
+
+
 # -- the person at the keyboard -----------------------------------------------------------
 
 
@@ -516,3 +565,44 @@ def test_keycloak_visible_browser_person_types(
     assert "error" not in outcome, outcome.get("error")
     assert "aws_user" in decoded(outcome["result"])
     assert prompter.calls == []
+
+
+def test_a_whole_sign_in_prints_nothing(idp: FakeIdP, tmp_path: Path) -> None:
+    """stdout may carry credential_process JSON: proxy, driver and browser must stay silent."""
+    import sys
+    import textwrap
+
+    script = textwrap.dedent(
+        f"""
+        import logging, sys
+        from pathlib import Path
+        sys.path.insert(0, {str(Path(__file__).parent)!r})
+        from fake_idp import PASSWORD, USERNAME
+        from awscli_saml_sso.autofill import sign_in
+        from awscli_saml_sso.browser import open_browser, resolve_browser
+        from awscli_saml_sso.proxy import CaptureProxy
+
+        logging.basicConfig(level=logging.WARNING)  # like the CLI's default
+
+        class Prompter:
+            def username(self): return USERNAME
+            def password(self): return PASSWORD
+            def mfa_code(self, hint): return ""
+            def info(self, message): pass
+
+        with CaptureProxy(Path({str(tmp_path / "ca")!r})) as proxy, open_browser(
+            resolve_browser(None, None), headless=True, profile_dir=Path({str(tmp_path / "p")!r}),
+            proxy_port=proxy.port, ca_spki_sha256=proxy.ca_spki_sha256,
+        ) as driver:
+            value = sign_in(driver, proxy, {idp.url("/single/")!r}, prompter=Prompter(),
+                            autofill=True, timeout=30)
+        sys.stdout.write(value)
+        """
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=90, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert 'ID="single-alice"' in decoded(done.stdout)
+    assert done.stderr == ""
+    assert browser_processes(tmp_path / "p") == []

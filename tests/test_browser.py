@@ -8,7 +8,7 @@ import signal
 import stat
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -65,10 +65,10 @@ def launch(spec: BrowserSpec, proxy: CaptureProxy, profile: Path, pin: str | Non
     )
 
 
-def wait_for(predicate: object, timeout: float = 10.0) -> None:
+def wait_for(predicate: Callable[[], bool], timeout: float = 10.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if predicate():  # type: ignore[operator]
+        if predicate():
             return
         time.sleep(0.1)
     raise AssertionError("condition not met in time")
@@ -273,3 +273,22 @@ def test_teardown_when_the_driver_hangs(
         began = time.monotonic()
     assert time.monotonic() - began < 15
     assert browser_processes(profile) == []
+
+
+@pytest.mark.browser
+def test_selenium_manager_is_never_consulted(
+    chromium: BrowserSpec,
+    fresh_capture: CaptureProxy,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # With a driver in hand, Selenium must not run its manager (which would go to the network).
+    from selenium.webdriver.common.selenium_manager import SeleniumManager
+
+    def forbidden(*args: object, **kwargs: object) -> None:
+        raise AssertionError("Selenium Manager was called")
+
+    monkeypatch.setattr(SeleniumManager, "binary_paths", forbidden)
+    with launch(chromium, fresh_capture, tmp_path / "profile") as driver:
+        driver.get(data_url(AUTOPOST))
+        assert fresh_capture.wait_for_saml_response(10) == "PHNhbWw+"
