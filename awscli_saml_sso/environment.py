@@ -47,7 +47,8 @@ def render(values: Mapping[str, str], shell: str) -> str:
             f"set -gx {name} '" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
             for name, value in values.items()
         ]
-        lines.extend(f"set -e {name}" for name in REMOVED)
+        # `set -e` fails for a variable that is not set; that must not fail the caller's `and`.
+        lines.extend(f"set -e {name}; or true" for name in REMOVED)
     elif shell == "powershell":
         lines = [
             f"$Env:{name} = '" + value.replace("'", "''") + "'" for name, value in values.items()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -16,16 +17,18 @@ from awscli_saml_sso.cli import cli, main
 HEAVY = ("selenium", "mitmproxy", "boto3", "botocore", "keyring", "configupdater")
 
 
-def run_main(args: list[str], env: dict[str, str], stdin: str = "") -> subprocess.CompletedProcess[str]:
+def run_main(
+    args: list[str], env: dict[str, str], stdin: str = ""
+) -> subprocess.CompletedProcess[str]:
     """The CLI as a real process, printing which heavy modules it imported on stderr last."""
     code = (
         "import sys, atexit\n"
-        "heavy = %r\n"
+        f"heavy = {HEAVY!r}\n"
         "atexit.register(lambda: print('HEAVY=' + ','.join(m for m in heavy if m in sys.modules),"
         " file=sys.stderr))\n"
         "from awscli_saml_sso.cli import main\n"
         "main(sys.argv[1:])\n"
-    ) % (HEAVY,)
+    )
     return subprocess.run(
         [sys.executable, "-c", code, *args],
         env=env,
@@ -113,3 +116,41 @@ def test_main_maps_keyboard_interrupt_to_130(monkeypatch: pytest.MonkeyPatch) ->
     with pytest.raises(SystemExit) as info:
         main([])
     assert info.value.code == 130
+
+
+def test_cached_credential_process_is_light_and_prints_json(home: dict[str, str]) -> None:
+    from datetime import datetime, timedelta, timezone
+
+    from awscli_saml_sso.cache import CachedKeys, cache_path, store
+
+    role = "arn:aws:iam::000000000000:role/Role.User"
+    keys = CachedKeys(
+        "ASIAEXAMPLE", "secret", "token", datetime.now(timezone.utc) + timedelta(hours=1)
+    )
+    store(cache_path(Path(home["ASS_CONFIG_DIR"]) / "cache", "corp", role, None), keys)
+    result = run_main(["credential-process", "--idp-nickname", "corp", "--role-arn", role], home)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.strip() == "HEAVY="
+    document = json.loads(result.stdout)
+    assert document == keys.process_json()
+
+
+def test_still_valid_profile_is_a_light_no_op(home: dict[str, str]) -> None:
+    from datetime import datetime, timedelta, timezone
+
+    expires = (datetime.now(timezone.utc) + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    credentials = Path(home["AWS_SHARED_CREDENTIALS_FILE"])
+    credentials.parent.mkdir(mode=0o700)
+    credentials.write_text(
+        "[saml]\naws_access_key_id = A\naws_secret_access_key = B\naws_session_token = C\n"
+        f"x_security_token_expires = {expires}\n"
+        "x_role_arn = arn:aws:iam::000000000000:role/Role.User\n"
+    )
+    result = run_main(["--idp-nickname", "corp", "--no-prompt"], home)
+    assert result.returncode == 0, result.stderr
+    assert "still holds valid credentials" in result.stdout
+    assert result.stderr.strip() == "HEAVY="
+    other_role = ["--role-arn", "arn:aws:iam::000000000000:role/Role.Admin"]
+    different = run_main(["--idp-nickname", "corp", "--no-prompt", *other_role], home)
+    assert different.returncode == 2  # not valid for that role: it goes on to sign in (no IdP)
+    assert "still holds" not in different.stdout
