@@ -174,7 +174,7 @@ def test_missing_driver_is_a_clear_error(user: Sandbox, rig: Rig) -> None:
         ),
         extra_env={"ASS_PASSWORD": "aws_user"},
     )
-    assert result.returncode != 0
+    assert result.returncode == 2  # a wrong --driver-path is bad input
     assert "/nonexistent/cd" in result.stderr
     assert "Traceback" not in result.stderr
 
