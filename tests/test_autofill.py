@@ -512,6 +512,23 @@ def xdotool(*args: str) -> str:
     ).stdout.strip()
 
 
+def test_visible_browser_with_autofill(
+    xvfb: str, chromium: BrowserSpec, capture: CaptureProxy, idp: FakeIdP, profile: Path
+) -> None:
+    prompter = Recorder()
+    with launch(chromium, capture, profile, headless=False) as driver:
+        assert xdotool("search", "--onlyvisible", "--class", "chromium")  # a real window
+        result = sign_in(
+            driver, capture, idp.url("/mfa/"), prompter=prompter, autofill=True, timeout=30
+        )
+    assert 'ID="mfa-alice"' in decoded(result)
+    assert [c if isinstance(c, str) else c[0] for c in prompter.calls] == [
+        "username",
+        "password",
+        "mfa_code",
+    ]
+
+
 def field_position(driver: Any, element_id: str) -> tuple[int, int]:
     """Where a person would click on a page element, in window coordinates."""
     wait_until = time.monotonic() + 20
