@@ -123,8 +123,8 @@ def info() -> RigInfo:
         role_admin_arn=f"arn:aws:iam::{ACCOUNT_ID}:role/Role.Admin",
         totp_secret=secrets[0],
         # Keycloak keys the HMAC with the secret's UTF-8 bytes; authenticator
-        # apps (and pyotp) take those bytes in base32.
-        totp_secret_b32=base64.b32encode(secrets[0].encode()).decode(),
+        # apps (and pyotp) take those bytes in base32, unpadded.
+        totp_secret_b32=base64.b32encode(secrets[0].encode()).decode().rstrip("="),
         admin_username=ADMIN_USERNAME,
         admin_password=ADMIN_PASSWORD,
     )
