@@ -277,6 +277,8 @@ def _chromium_options(
         "--disable-default-apps",
         "--disable-extensions",
         f"--window-size={_WINDOW_SIZE}",
+        # DevTools over a pipe instead of a port: when the driver dies, Chromium exits with it.
+        "--remote-debugging-pipe",
     ]
     if sys.platform.startswith("linux"):
         # No desktop keyring prompt on every run; the profile directory is 0700.
@@ -431,12 +433,49 @@ def open_browser(
             driver = _start_driver(spec, service, options, start_timeout)
             yield driver
         finally:
-            try:
-                if driver is not None:
-                    _quit(driver)
-            finally:
-                _kill_process_group(getattr(service, "process", None))
-                _kill_profile_users(profile_dir)
+            with _no_second_interrupt():
+                try:
+                    if driver is not None:
+                        _quit(driver)
+                finally:
+                    _kill_process_group(getattr(service, "process", None))
+                    _kill_profile_users(profile_dir)
+
+
+@contextlib.contextmanager
+def _no_second_interrupt() -> Iterator[None]:
+    """Ignore Ctrl-C during the (bounded) teardown so it cannot leave processes behind."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _die_with_parent() -> Any:
+    """A preexec_fn asking Linux to SIGKILL the driver when this process dies (even by SIGKILL).
+
+    Chromium, talking to the driver over a pipe, then exits too. Resolved before the fork:
+    the function run in the child only makes one system call.
+    """
+    if not sys.platform.startswith("linux"):
+        return None
+    import ctypes
+
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+    pr_set_pdeathsig = 1
+    sigkill = int(signal.SIGKILL)
+
+    def preexec() -> None:
+        prctl(pr_set_pdeathsig, sigkill)
+
+    return preexec
 
 
 def _make_service(spec: BrowserSpec, driver_path: Path, profile_dir: Path) -> Any:
@@ -448,6 +487,9 @@ def _make_service(spec: BrowserSpec, driver_path: Path, profile_dir: Path) -> An
         # Own session: Ctrl-C in the terminal does not reach the browser before we tear it
         # down in order, and the whole tree can be killed as one process group.
         popen_kw["start_new_session"] = True
+        preexec = _die_with_parent()
+        if preexec is not None:
+            popen_kw["preexec_fn"] = preexec
     if spec.name == "edge":
         from selenium.webdriver.edge.service import Service as EdgeService
 

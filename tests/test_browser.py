@@ -292,3 +292,44 @@ def test_selenium_manager_is_never_consulted(
     with launch(chromium, fresh_capture, tmp_path / "profile") as driver:
         driver.get(data_url(AUTOPOST))
         assert fresh_capture.wait_for_saml_response(10) == "PHNhbWw+"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM])
+def test_no_leftovers_when_the_tool_itself_is_killed(
+    proxy: CaptureProxy, tmp_path: Path, sig: signal.Signals
+) -> None:
+    """No cleanup code runs on SIGKILL (nor on an unhandled SIGTERM): the kernel and the
+    DevTools pipe must take the driver and the browser down anyway."""
+    import subprocess
+    import sys
+    import textwrap
+
+    profile = tmp_path / "profile"
+    script = textwrap.dedent(
+        f"""
+        import sys, time
+        from pathlib import Path
+        from awscli_saml_sso.browser import open_browser, resolve_browser
+        with open_browser(resolve_browser(None, None), headless=True,
+                          profile_dir=Path({str(profile)!r}), proxy_port={proxy.port},
+                          ca_spki_sha256={proxy.ca_spki_sha256!r}) as driver:
+            print(driver.service.process.pid, flush=True)
+            time.sleep(60)
+        """
+    )
+    tool = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    assert tool.stdout is not None
+    driver_pid = int(tool.stdout.readline())
+    assert _alive(driver_pid) and browser_processes(profile)
+    tool.send_signal(sig)
+    tool.wait(10)
+    wait_for(lambda: not _alive(driver_pid) and not browser_processes(profile), timeout=10)
