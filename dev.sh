@@ -5,7 +5,9 @@
 #                                .venv with the pinned dev dependencies, Keycloak)
 #   ./dev.sh rig up|down|status|env
 #                                the local identity rig (Keycloak + moto server)
-#   ./dev.sh test [pytest args]  setup, then the whole test suite against the rig
+#   ./dev.sh demo                setup, rig up, a headless sign-in as aws_user, then
+#                                list the demo bucket with the new credentials
+#   ./dev.sh test [pytest args]  setup, lint, then the whole test suite against the rig
 #   ./dev.sh lint                ruff (lint + format check) and mypy
 #
 # Each setup step is skipped quickly when already satisfied, so repeated runs
@@ -17,7 +19,8 @@ REPO="$PWD"
 VENV="$REPO/.venv"
 PYTHON="${PYTHON:-python3}"
 # Debian packages the tests need; the JDK is chosen separately (see ensure_java).
-APT_PACKAGES=(chromium chromium-driver xvfb xdotool curl ca-certificates)
+# gnome-keyring + dbus give the tests a real OS keyring; fish checks `env --shell fish`.
+APT_PACKAGES=(chromium chromium-driver xvfb xdotool curl ca-certificates gnome-keyring dbus fish)
 JAVA_PACKAGES=(openjdk-17-jre-headless openjdk-21-jre-headless default-jre-headless)
 
 say() { echo "dev.sh: $*" >&2; }
@@ -116,6 +119,7 @@ setup() {
 
 run_tests() {
     setup
+    lint
     local status=0
     "$VENV/bin/python" -m pytest "$@" || status=$?
     if [[ $status -eq 5 ]]; then
@@ -132,6 +136,33 @@ lint() {
     MYPYPATH="$REPO/keycloak:$REPO/tests" "$VENV/bin/mypy" --strict "${files[@]}"
 }
 
+# The tool's main job against the local rig, in a sandbox under .rig/demo (never ~/.aws).
+demo() {
+    setup
+    "$VENV/bin/python" keycloak/rig.py up
+    local sandbox="$REPO/.rig/demo"
+    rm -rf "$sandbox"
+    mkdir -p "$sandbox/home"
+    local idp_url="http://localhost:8080/realms/aws/protocol/saml/clients/amazon-aws"
+    export HOME="$sandbox/home" ASS_CONFIG_DIR="$sandbox/config"
+    export AWS_SHARED_CREDENTIALS_FILE="$sandbox/aws/credentials" AWS_CONFIG_FILE="$sandbox/aws/config"
+    export ASS_ENDPOINT_URL="http://localhost:4566"
+    unset AWS_PROFILE AWS_DEFAULT_PROFILE AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_SESSION_TOKEN
+    say "signing in headless as aws_user (test-only password, passed through ASS_PASSWORD)"
+    (
+        set -x
+        ASS_PASSWORD=aws_user "$VENV/bin/awscli_saml_sso" --idp-nickname rig --idp-url "$idp_url" \
+            --username aws_user --no-prompt
+    )
+    say "listing the demo bucket with the new credentials"
+    (
+        set -x
+        "$VENV/bin/aws" --profile saml --region us-east-1 --endpoint-url "$ASS_ENDPOINT_URL" \
+            s3 ls s3://example-bucket
+    )
+    say "done. The rig keeps running (./dev.sh rig down stops it); the demo's files are in $sandbox."
+}
+
 rig_python() { if [[ -x "$VENV/bin/python" ]]; then echo "$VENV/bin/python"; else echo "$PYTHON"; fi; }
 
 usage() { sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//' >&2; }
@@ -142,6 +173,7 @@ case "$command" in
 setup) setup ;;
 rig) exec "$(rig_python)" keycloak/rig.py "$@" ;;
 test) run_tests "$@" ;;
+demo) demo ;;
 lint) lint ;;
 -h | --help | help) usage ;;
 *)

@@ -69,6 +69,9 @@ else
     awsc s3api create-bucket --bucket "$BUCKET" >/dev/null
     log "bucket $BUCKET created"
 fi
+# One object, so that listing the bucket with signed-in credentials shows something.
+printf 'Signed in through SAML: these temporary credentials can read this bucket.\n' |
+    awsc s3 cp - "s3://$BUCKET/hello-from-saml.txt" >/dev/null
 
 # Roles that trust the SAML provider (IAM accepts the trust policy before the
 # provider exists; both AWS and the emulators check it at AssumeRoleWithSAML).

@@ -126,7 +126,7 @@ class Sandbox:
             start_new_session=True,
         )
 
-    def start(self, args: Sequence[str], **kwargs: object) -> subprocess.Popen[str]:
+    def start(self, args: Sequence[str]) -> subprocess.Popen[str]:
         """Start the tool without waiting (for Ctrl-C and visible-browser tests)."""
         return subprocess.Popen(
             [TOOL, *args],
@@ -136,7 +136,6 @@ class Sandbox:
             text=True,
             env=self.env,
             start_new_session=True,
-            **kwargs,  # type: ignore[call-overload]
         )
 
 

@@ -39,7 +39,7 @@ def list_bucket_with_boto3(sandbox: Sandbox, rig: Rig, name: str) -> int:
         aws_secret_access_key=keys["aws_secret_access_key"],
         aws_session_token=keys["aws_session_token"],
     )
-    return s3.list_objects_v2(Bucket=rig.bucket)["ResponseMetadata"]["HTTPStatusCode"]
+    return int(s3.list_objects_v2(Bucket=rig.bucket)["ResponseMetadata"]["HTTPStatusCode"])
 
 
 def aws_cli(sandbox: Sandbox, rig: Rig, *args: str) -> subprocess.CompletedProcess[str]:
