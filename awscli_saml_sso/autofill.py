@@ -361,8 +361,19 @@ def _autofill_step(driver: WebDriver, proxy: CaptureProxy, run: _Run, deadline: 
     if page.user is None and page.otp is None and not page.passwords:
         if _settled(run, page) and page.errors and not run.submitted:
             # An error page with nothing to fill (e.g. a misconfigured IdP link): say so now.
-            raise SignInError(" ".join(page.errors))
+            raise SignInError(_error_page(page))
         _announce_when_settled(run, page)
+
+
+def _error_page(page: _Page) -> str:
+    """A sentence for a page that shows only an error: the browser's own, or the IdP's."""
+    text = " ".join(page.errors)
+    if page.url.startswith("chrome-error:") or text.startswith(("ERR_", "net::ERR_")):
+        return (
+            f"The browser could not open the identity provider's page ({text}); check the "
+            "login URL and that the identity provider is reachable from this machine."
+        )
+    return f"The identity provider shows an error: {text}"
 
 
 def _fill(run: _Run, page: _Page) -> list[str]:

@@ -289,6 +289,18 @@ def idp_list() -> None:
         click.echo(f"{item.nickname}\t{item.url}" + (f"\t{extra}" if extra else ""))
 
 
+@idp.command("add")
+@click.argument("nickname")
+@click.argument("url")
+@click.option("--username", help="Username at the IdP.")
+def idp_add(nickname: str, url: str, username: str | None) -> None:
+    """Add or update a stored identity provider (its IdP-initiated login URL)."""
+    from awscli_saml_sso.settings import IdentityProvider
+
+    saved = Settings.from_env().save_idp(IdentityProvider(nickname, url, username))
+    click.echo(f"Stored {saved.nickname}: {saved.url}")
+
+
 @idp.command("remove")
 @click.argument("nickname")
 def idp_remove(nickname: str) -> None:

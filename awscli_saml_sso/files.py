@@ -179,9 +179,9 @@ def locked(path: Path, *, timeout: float = 30.0) -> Iterator[None]:
         lock.acquire()
     except filelock.Timeout:
         raise LocalFileError(
-            f"{resolve_target(path)} is locked by another process and stayed locked for "
-            f"{timeout:g} s (lock file {lock_file}); if no other awscli_saml_sso is running, "
-            "delete it and try again."
+            f"{resolve_target(path)} stayed locked by another process for {timeout:g} s "
+            f"(lock file {lock_file}); another awscli_saml_sso is probably still signing in: "
+            "wait for it to finish, or stop it, and try again."
         ) from None
     except OSError as error:
         raise LocalFileError(f"Cannot create the lock file {lock_file}: {_why(error)}.") from None

@@ -99,8 +99,12 @@ def still_valid(opts: LoginOptions, now: datetime | None = None) -> datetime | N
 
 
 def _local_and_utc(moment: datetime) -> str:
+    """`2026-11-21 13:17:27 CET (2026-11-21 12:17:27 UTC)`; UTC once when local time is UTC."""
+    utc = f"{moment.astimezone(timezone.utc):%Y-%m-%d %H:%M:%S} UTC"
     local = moment.astimezone()
-    return f"{local:%Y-%m-%d %H:%M:%S %Z} ({moment.astimezone(timezone.utc):%Y-%m-%d %H:%M:%S} UTC)"
+    if local.utcoffset() == timedelta(0):
+        return utc
+    return f"{local:%Y-%m-%d %H:%M:%S %Z} ({utc})"
 
 
 # Getting the assertion ------------------------------------------------------------------------

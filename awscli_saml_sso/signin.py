@@ -82,20 +82,20 @@ class TerminalPrompter:
     idp: IdentityProvider
     ui: Ui
     typed_password: str | None = None
-    _username: str | None = None
+    chosen_username: str | None = None
     _mfa_used: bool = False
 
     def username(self) -> str:
-        if self._username is None and self.opts.username:
-            self._username = self.opts.username.strip()
-        if self._username is None:
+        if self.chosen_username is None and self.opts.username:
+            self.chosen_username = self.opts.username.strip()
+        if self.chosen_username is None:
             stored = self.idp.username
             if stored and (self.opts.use_stored or not self.ui.interactive):
-                self._username = stored
+                self.chosen_username = stored
             else:
                 require_interactive(self.ui, f"the username for {self.idp.nickname}")
-                self._username = self.ui.ask("Username", default=stored).strip()
-        return self._username
+                self.chosen_username = self.ui.ask("Username", default=stored).strip()
+        return self.chosen_username
 
     def password(self) -> str:
         supplied = self.opts.env.get("ASS_PASSWORD")
@@ -132,10 +132,10 @@ def _remember(
     settings: Settings, idp: IdentityProvider, prompter: TerminalPrompter, ui: Ui
 ) -> None:
     """After a successful capture, keep the username, browser and a typed password."""
-    settings.save_idp(replace(idp, username=prompter._username or idp.username))
-    if prompter.typed_password and prompter._username:
+    settings.save_idp(replace(idp, username=prompter.chosen_username or idp.username))
+    if prompter.typed_password and prompter.chosen_username:
         try:
-            store.set_password(idp.nickname, prompter._username, prompter.typed_password)
+            store.set_password(idp.nickname, prompter.chosen_username, prompter.typed_password)
             ui.info("Password saved in the OS keyring for --use-stored.")
         except store.KeyringUnavailable as exc:
             ui.warn(f"The password was not saved: {exc}. You will be asked for it next time.")

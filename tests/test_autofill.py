@@ -278,7 +278,7 @@ def test_error_page_without_fields_fails_fast(
     began = time.monotonic()
     with pytest.raises(SignInError) as err:
         run_sign_in(chromium, capture, profile, idp.url("/broken/"), Recorder())
-    assert err.value.format_message() == "Invalid Request"
+    assert err.value.format_message() == "The identity provider shows an error: Invalid Request"
     assert time.monotonic() - began < 8
 
 

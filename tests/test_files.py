@@ -187,7 +187,7 @@ def test_lock_held_by_another_process_times_out_with_advice(tmp_path: Path) -> N
         message = str(caught.value)
         assert "locked by another process" in message
         assert str(tmp_path / "credentials.lock") in message
-        assert "delete it" in message
+        assert "wait for it to finish" in message
     finally:
         release.set()
         holder.join(30)
