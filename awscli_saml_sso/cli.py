@@ -83,6 +83,15 @@ def env_flag(name: str) -> bool:
     return os.environ.get(name, "").strip().lower() in ("1", "true", "yes", "on")
 
 
+def _complete_nickname(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[str]:
+    """Shell completion of --idp-nickname from the stored identity providers."""
+    try:
+        names = Settings.from_env().load_idps()
+    except AssError:
+        return []
+    return [name for name in names if name.startswith(incomplete)]
+
+
 def _options(*decorators: Callable[[F], F]) -> Callable[[F], F]:
     """Apply several click options at once (shared by the group and the subcommands)."""
 
@@ -95,7 +104,12 @@ def _options(*decorators: Callable[[F], F]) -> Callable[[F], F]:
 
 
 IDP_OPTIONS = _options(
-    click.option("--idp-nickname", metavar="NAME", help="Stored identity provider to use."),
+    click.option(
+        "--idp-nickname",
+        metavar="NAME",
+        help="Stored identity provider to use.",
+        shell_complete=_complete_nickname,
+    ),
     click.option("--idp-url", metavar="URL", help="Add or update the IdP (with --idp-nickname)."),
     click.option("--username", envvar="ASS_USERNAME", help="Username at the IdP (stored)."),
     click.option("--use-stored", is_flag=True, help="Use the stored username and password."),

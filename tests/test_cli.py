@@ -154,3 +154,18 @@ def test_still_valid_profile_is_a_light_no_op(home: dict[str, str]) -> None:
     different = run_main(["--idp-nickname", "corp", "--no-prompt", *other_role], home)
     assert different.returncode == 2  # not valid for that role: it goes on to sign in (no IdP)
     assert "still holds" not in different.stdout
+
+
+def test_shell_completion_offers_commands_and_stored_nicknames(home: dict[str, str]) -> None:
+    config = Path(home["ASS_CONFIG_DIR"])
+    config.mkdir(mode=0o700)
+    (config / "idps.json").write_text(
+        '[{"nickname": "corp", "url": "https://idp.example.com/", "username": null,'
+        ' "browser": null}]'
+    )
+    env = {**home, "_AWSCLI_SAML_SSO_COMPLETE": "bash_complete", "COMP_CWORD": "2"}
+    env["COMP_WORDS"] = "awscli_saml_sso --idp-nickname c"
+    nicknames = run_main([], env)
+    assert "plain,corp" in nicknames.stdout
+    env.update(COMP_WORDS="awscli_saml_sso cred", COMP_CWORD="1")
+    assert "plain,credential-process" in run_main([], env).stdout

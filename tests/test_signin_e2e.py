@@ -227,3 +227,23 @@ def test_ctrl_c_during_sign_in_exits_130_and_cleans_up(user: Sandbox, rig: Rig) 
     assert tool.returncode == 130, seen + err
     assert "interrupted" in err.lower()
     assert "Traceback" not in err
+
+
+def test_roles_lists_grants_and_writes_nothing(user: Sandbox, rig: Rig) -> None:
+    result = user.run(
+        [
+            "roles",
+            "--idp-nickname",
+            NICK,
+            "--idp-url",
+            rig.idp_login_url,
+            "--username",
+            "aws_admin",
+            "--no-prompt",
+        ],
+        extra_env={"ASS_PASSWORD": "aws_admin"},
+    )
+    assert result.returncode == 0, result.stderr
+    assert "Role.Admin" in result.stdout and "Role.User" in result.stdout
+    assert "Account 000000000000:" in result.stdout
+    assert not user.credentials_file.exists()
