@@ -365,6 +365,20 @@ def _autofill_step(driver: WebDriver, proxy: CaptureProxy, run: _Run, deadline: 
         _announce_when_settled(run, page)
 
 
+def _refuse_unencrypted(url: str) -> None:
+    """Never type a password into a plain-http page except on this machine (a test IdP).
+
+    The start URL is checked when stored, but an IdP can redirect anywhere.
+    """
+    parts = urlsplit(url)
+    if parts.scheme == "https" or parts.hostname in ("localhost", "127.0.0.1", "::1"):
+        return
+    raise SignInError(
+        f"The sign-in page {_display_url(url)} is not encrypted (no https); your password was "
+        "not typed into it. Check the identity provider's URL."
+    )
+
+
 def _error_page(page: _Page) -> str:
     """A sentence for a page that shows only an error: the browser's own, or the IdP's."""
     text = " ".join(page.errors)
@@ -385,6 +399,7 @@ def _fill(run: _Run, page: _Page) -> list[str]:
         filled.append("username")
         last = page.user
     if page.passwords:
+        _refuse_unencrypted(page.url)
         _type(page.passwords[0], run.get_password())
         filled.append("password")
         last = page.passwords[0]

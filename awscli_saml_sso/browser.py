@@ -26,7 +26,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from awscli_saml_sso.errors import SignInError, UsageError
+from awscli_saml_sso.errors import LocalFileError, SignInError, UsageError
+from awscli_saml_sso.files import ensure_private_dir, locked
 
 if TYPE_CHECKING:
     from selenium.webdriver.remote.webdriver import WebDriver
@@ -94,7 +95,7 @@ _QUIT_TIMEOUT = 5.0
 _DOWNLOAD_TIMEOUT = 60.0
 # Chromium's markers that a profile is in use; left behind when a browser crashed.
 _SINGLETON_FILES = ("SingletonLock", "SingletonSocket", "SingletonCookie")
-_PROFILE_LOCK = "awscli_saml_sso.lock"
+_PROFILE_LOCK_NAME = "awscli_saml_sso"  # files.locked() adds ".lock"
 
 
 class BrowserNotFound(SignInError):
@@ -186,36 +187,29 @@ def resolve_browser(name: str | None, driver_path: Path | None) -> BrowserSpec:
 
 
 @contextlib.contextmanager
-def _locked_profile(profile_dir: Path) -> Iterator[None]:
+def _locked_profile(profile_dir: Path, wait: float) -> Iterator[None]:
     """Hold an exclusive lock on the profile for the browser's lifetime.
 
-    A second run on the same profile fails at once instead of waiting on Chromium, and while
-    we hold the lock any Chromium "Singleton" markers are leftovers of a crashed run.
+    A second run on the same profile waits at most `wait` seconds (e.g. another
+    credential_process refresh at the same IdP), then fails, instead of waiting on Chromium.
+    While we hold the lock any Chromium "Singleton" markers are leftovers of a crashed run.
     """
-    import filelock
-
+    ensure_private_dir(profile_dir)
+    hold = contextlib.ExitStack()
     try:
-        profile_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        profile_dir.chmod(0o700)
-    except OSError as exc:
-        raise SignInError(f"Cannot create the browser profile {profile_dir}: {exc}.") from exc
-    lock = filelock.FileLock(str(profile_dir / _PROFILE_LOCK), timeout=0)
-    try:
-        lock.acquire()
-    except filelock.Timeout:
+        hold.enter_context(locked(profile_dir / _PROFILE_LOCK_NAME, timeout=wait))
+    except LocalFileError:
         raise SignInError(
             f"Another sign-in is using the browser profile {profile_dir}; "
             "wait for it to finish and try again."
         ) from None
-    try:
+    with hold:
         for marker in _SINGLETON_FILES:
             path = profile_dir / marker
             if path.is_symlink() or path.exists():
                 logger.debug("removing stale %s from %s", marker, profile_dir)
                 path.unlink(missing_ok=True)
         yield
-    finally:
-        lock.release()
 
 
 # -- the driver ----------------------------------------------------------------------------
@@ -406,19 +400,27 @@ def open_browser(
     proxy_port: int,
     ca_spki_sha256: str,
     start_timeout: float = 30.0,
+    profile_wait: float = 0.0,
 ) -> Iterator[WebDriver]:
     """Start the browser behind the capture proxy and yield its Selenium WebDriver.
 
     On leaving (normally, on an exception or on KeyboardInterrupt) the driver is quit
     within a bounded time and the driver's whole process group is killed.
 
-    Raises SignInError when the profile is in use by another run or the browser cannot
-    start, and BrowserNotFound when no driver can be found or downloaded.
+    Raises SignInError when the profile stays in use by another run for `profile_wait`
+    seconds or the browser cannot start, UsageError when a visible browser has no display,
+    and BrowserNotFound when no driver can be found or downloaded.
     """
     if spec.name in _UNSUPPORTED:
         raise BrowserNotFound(_UNSUPPORTED[spec.name])
+    if not headless and sys.platform.startswith("linux"):
+        if not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+            raise UsageError(
+                "a visible browser (--show-browser, --use-browser) needs a display, and "
+                "neither DISPLAY nor WAYLAND_DISPLAY is set; sign in headless instead"
+            )
     profile_dir = Path(profile_dir)
-    with _locked_profile(profile_dir):
+    with _locked_profile(profile_dir, profile_wait):
         driver_path = spec.driver or _download_driver(spec)
         options = _chromium_options(
             spec,

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import signal
 import subprocess
 import sys
 from collections.abc import Callable
@@ -20,7 +21,7 @@ import click
 from awscli_saml_sso import __version__
 from awscli_saml_sso.cache import DEFAULT_MIN_REMAINING, CachedKeys
 from awscli_saml_sso.environment import SHELLS
-from awscli_saml_sso.errors import AssError, Interrupted, NoRoleError, UsageError
+from awscli_saml_sso.errors import AssError, Interrupted, NeedsPerson, NoRoleError, UsageError
 from awscli_saml_sso.login import LoginOptions, login, profile_keys, role_keys
 from awscli_saml_sso.settings import Settings
 
@@ -28,29 +29,25 @@ log = logging.getLogger("awscli_saml_sso")
 
 F = TypeVar("F", bound=Callable[..., Any])
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
-# Libraries whose DEBUG output carries request bodies: passwords typed by selenium, the
-# assertion and the keys in botocore's wire logs. They never go below WARNING.
-NOISY_LOGGERS = (
-    "botocore",
-    "boto3",
-    "urllib3",
-    "selenium",
-    "mitmproxy",
-    "WDM",
-    "keyring",
-    "s3transfer",
-)
+#: Secrets that come from the environment: read once, then removed from os.environ so that
+#: no child (browser, driver, `exec` command) inherits them.
+SECRET_VARIABLES = ("ASS_PASSWORD", "ASS_MFA_CODE")
 
 
 class ClickUi:
-    """The core's `Ui` on a terminal: prompts and progress on stderr, results on stdout."""
+    """The core's `Ui` on a terminal: prompts and progress on stderr, results on stdout.
 
-    def __init__(self, interactive: bool) -> None:
+    With `results_to_stderr` (exec, env, credential-process) stdout carries only the
+    command's own output, so even the outcome of a sign-in goes to stderr.
+    """
+
+    def __init__(self, interactive: bool, *, results_to_stderr: bool = False) -> None:
         self.interactive = interactive
+        self.results_to_stderr = results_to_stderr
 
     def ask(self, prompt: str, *, default: str | None = None, hide: bool = False) -> str:
         if not self.interactive:
-            raise UsageError(f"an answer to {prompt!r} is needed but prompting is disabled")
+            raise NeedsPerson(f"an answer to {prompt!r} is needed but prompting is disabled")
         return str(click.prompt(prompt, default=default, hide_input=hide, err=True))
 
     def confirm(self, prompt: str) -> bool:
@@ -65,22 +62,22 @@ class ClickUi:
         click.secho(f"Warning: {message}", err=True, fg="yellow")
 
     def result(self, message: str) -> None:
-        click.echo(message)
+        click.echo(message, err=self.results_to_stderr)
 
 
 def setup_logging(level: str) -> None:
-    """Our own loggers at `level` on stderr; chatty libraries capped at WARNING."""
+    """Our own loggers at `level` on stderr; every library stays at WARNING.
+
+    Libraries log request headers and bodies at DEBUG (selenium the typed password, botocore
+    the assertion and keys, HTTP/2's hpack the cookies), so only `awscli_saml_sso.*` follows
+    --log-level.
+    """
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger()
     root.handlers[:] = [handler]
-    root.setLevel(level)
-    for name in NOISY_LOGGERS:
-        logging.getLogger(name).setLevel(max(logging.WARNING, logging.getLevelName(level)))
-
-
-def env_flag(name: str) -> bool:
-    return os.environ.get(name, "").strip().lower() in ("1", "true", "yes", "on")
+    root.setLevel(max(logging.WARNING, logging.getLevelName(level)))
+    logging.getLogger("awscli_saml_sso").setLevel(level)
 
 
 def _complete_nickname(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[str]:
@@ -151,12 +148,17 @@ def _min_remaining(default: int) -> Callable[[F], F]:
     )
 
 
-def _start(options: dict[str, Any]) -> tuple[LoginOptions, Settings, ClickUi]:
+def _start(
+    options: dict[str, Any], *, results_to_stderr: bool = False
+) -> tuple[LoginOptions, Settings, ClickUi]:
     """Common start of every command: logging, settings, the Ui and the core's options."""
     level = str(options.pop("log_level")).upper()
     setup_logging(level)
-    ui = ClickUi(interactive=not options.pop("no_prompt"))
-    opts = LoginOptions(**options, debug=level == "DEBUG", env=dict(os.environ))
+    ui = ClickUi(interactive=not options.pop("no_prompt"), results_to_stderr=results_to_stderr)
+    env = dict(os.environ)
+    for name in SECRET_VARIABLES:
+        os.environ.pop(name, None)
+    opts = LoginOptions(**options, debug=level == "DEBUG", env=env)
     return opts, Settings.from_env(), ui
 
 
@@ -199,8 +201,9 @@ def credential_process(**options: Any) -> None:
     Keys come from the tool's own cache; near expiry, one headless sign-in with the stored
     username and password refreshes them for every concurrent caller.
     """
-    opts, settings, _ = _start(options)
-    keys = role_keys(opts, settings, ClickUi(interactive=False))
+    options["no_prompt"] = True  # the AWS CLI runs us without a terminal to answer
+    opts, settings, ui = _start(options, results_to_stderr=True)
+    keys = role_keys(opts, settings, ui)
     click.echo(json.dumps(keys.process_json()))
 
 
@@ -225,7 +228,7 @@ def configure_profile(
 
 def _keys(options: dict[str, Any]) -> tuple[CachedKeys, str]:
     """Keys for exec/env: the tool's cache with --idp-nickname and --role-arn, else --profile."""
-    opts, settings, ui = _start(options)
+    opts, settings, ui = _start(options, results_to_stderr=True)
     if opts.idp_nickname and opts.role_arn:
         keys = role_keys(opts, settings, ui)
     else:
@@ -252,10 +255,17 @@ def exec(command: tuple[str, ...], **options: Any) -> None:
     keys, region = _keys(options)
     env = child_environment(os.environ, variables(keys, region))
     try:
-        completed = subprocess.run(list(command), env=env, check=False)
+        child = subprocess.Popen(list(command), env=env)
     except OSError as exc:
         raise UsageError(f"cannot run {command[0]}: {exc.strerror}") from exc
-    sys.exit(completed.returncode)
+    # Ctrl-C reaches the child through the terminal; it decides how to stop, and we wait
+    # for it and pass its exit code on (a no-op handler, unlike SIG_IGN, is not inherited).
+    previous = signal.signal(signal.SIGINT, lambda *_: None)
+    try:
+        returncode = child.wait()
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    sys.exit(returncode if returncode >= 0 else 128 - returncode)
 
 
 @cli.command()

@@ -522,13 +522,8 @@ def write_credentials(path: Path, profiles: Mapping[str, TemporaryCredentials]) 
         _edit(Path(path), sections, _find_credentials_section)
 
 
-def write_config(path: Path, profile: str, settings: Mapping[str, str]) -> None:
-    """Set `settings` (e.g. region, output) of `profile` in the AWS config file.
-
-    The section is `[profile NAME]`, or `[default]`; only the given keys change, everything
-    else stays byte for byte. Raises UsageError for an invalid profile name, key or value,
-    LocalFileError for an unreadable, corrupt, locked or unwritable file.
-    """
+def check_config_settings(profile: str, settings: Mapping[str, str]) -> None:
+    """Raise UsageError unless `settings` of `profile` can be stored in the AWS config file."""
     validate_profile_name(profile)
     if any(char.isspace() or char in "'\"\\" for char in profile):
         # botocore splits `[profile NAME]` with shlex: such a name would not be found.
@@ -544,6 +539,26 @@ def write_config(path: Path, profile: str, settings: Mapping[str, str]) -> None:
                 f"The {key} value {value!r} cannot be stored in the AWS config file: "
                 "it must be one line, not empty, without spaces around it."
             )
-    if settings:
-        header = profile if profile == "default" else f"profile {profile}"
-        _edit(Path(path), {header: dict(settings)}, _find_config_section)
+
+
+def write_config(path: Path, profile: str, settings: Mapping[str, str]) -> None:
+    """Set `settings` (e.g. region, output) of `profile` in the AWS config file.
+
+    The section is `[profile NAME]`, or `[default]`; only the given keys change, everything
+    else stays byte for byte. Raises UsageError for an invalid profile name, key or value,
+    LocalFileError for an unreadable, corrupt, locked or unwritable file.
+    """
+    write_configs(path, {profile: settings})
+
+
+def write_configs(path: Path, profiles: Mapping[str, Mapping[str, str]]) -> None:
+    """`write_config` for several profiles in one locked update (for --all-roles)."""
+    for profile, settings in profiles.items():
+        check_config_settings(profile, settings)
+    sections = {
+        (name if name == "default" else f"profile {name}"): dict(settings)
+        for name, settings in profiles.items()
+        if settings
+    }
+    if sections:
+        _edit(Path(path), sections, _find_config_section)

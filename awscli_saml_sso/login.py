@@ -7,6 +7,7 @@ The browser half (proxy, browser, autofill) is imported only when a browser is n
 from __future__ import annotations
 
 import logging
+import re
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -15,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from awscli_saml_sso import credentials as creds_file
-from awscli_saml_sso.errors import LocalFileError, NeedsPerson, SamlError, UsageError
+from awscli_saml_sso.errors import LocalFileError, NeedsPerson, UsageError
 from awscli_saml_sso.settings import Settings
 
 if TYPE_CHECKING:
@@ -23,6 +24,7 @@ if TYPE_CHECKING:
     from awscli_saml_sso.saml import Assertion, Role
 
 log = logging.getLogger(__name__)
+REGION = re.compile(r"[a-z]{2}(-[a-z]+)+-\d{1,2}")
 
 
 class Ui(Protocol):
@@ -108,17 +110,22 @@ def _local_and_utc(moment: datetime) -> str:
 
 
 # Getting the assertion ------------------------------------------------------------------------
-def read_saml_response_file(source: str) -> str:
-    """The text of --saml-response-file (a path, or `-` for stdin). Raises SamlError."""
+def read_saml_response_file(source: str) -> bytes:
+    """The bytes of --saml-response-file (a path, or `-` for stdin). Raises UsageError.
+
+    Bytes, not text: an XML document may declare its own encoding (UTF-16, say).
+    """
     if source == "-":
-        return sys.stdin.read()
+        return sys.stdin.buffer.read()
     try:
-        return Path(source).read_text(encoding="utf-8", errors="strict")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise SamlError(f"cannot read the SAML response file {source}: {exc}") from exc
+        return Path(source).read_bytes()
+    except OSError as exc:
+        raise UsageError(
+            f"cannot read the SAML response file {source}: {exc.strerror or exc}"
+        ) from exc
 
 
-def obtain_saml_response(opts: LoginOptions, settings: Settings, ui: Ui) -> str:
+def obtain_saml_response(opts: LoginOptions, settings: Settings, ui: Ui) -> str | bytes:
     """The SAMLResponse text: from --saml-response-file, else by signing in with a browser."""
     if opts.saml_response_file:
         return read_saml_response_file(opts.saml_response_file)
@@ -167,8 +174,36 @@ def pick_targets(opts: LoginOptions, assertion: Assertion, ui: Ui) -> dict[str, 
     return {opts.profile: choice.role}
 
 
+def _config_settings(opts: LoginOptions) -> dict[str, str]:
+    return {
+        key: value for key, value in (("region", opts.region), ("output", opts.output)) if value
+    }
+
+
+def preflight(opts: LoginOptions, settings: Settings) -> None:
+    """Everything that can be checked before a sign-in, so that a bad profile name or a
+    corrupt AWS file fails at once, not after the person typed a password and an MFA code.
+    """
+    from awscli_saml_sso.settings import IdentityProvider
+
+    creds_file.validate_profile_name(opts.profile)
+    if opts.region and not REGION.fullmatch(opts.region):
+        raise UsageError(f"{opts.region!r} is not an AWS region name (e.g. eu-west-1)")
+    creds_file.read_profile(creds_file.credentials_file(opts.env), opts.profile)
+    if _config_settings(opts):
+        if not opts.all_roles:
+            creds_file.check_config_settings(opts.profile, _config_settings(opts))
+        creds_file.read_profile(creds_file.config_file(opts.env), opts.profile)
+    if opts.idp_url:  # stored now: a still-valid profile must not make us forget it
+        if not opts.idp_nickname:
+            raise UsageError("--idp-url needs --idp-nickname to name the identity provider")
+        # The username is stored after a successful sign-in, not before (see signin).
+        settings.save_idp(IdentityProvider(nickname=opts.idp_nickname, url=opts.idp_url))
+
+
 def login(opts: LoginOptions, settings: Settings, ui: Ui) -> LoginResult:
     """Sign in and write temporary credentials; raises the project's errors."""
+    preflight(opts, settings)
     expires = still_valid(opts)
     if expires is not None:
         ui.result(
@@ -179,13 +214,12 @@ def login(opts: LoginOptions, settings: Settings, ui: Ui) -> LoginResult:
     assertion = fetch_assertion(opts, settings, ui)
     issued = issue_credentials(opts, assertion, pick_targets(opts, assertion, ui), ui)
     path = creds_file.credentials_file(opts.env)
+    config = _config_settings(opts)
+    if config:  # first: it is the one whose names are stricter (no spaces for botocore)
+        creds_file.write_configs(
+            creds_file.config_file(opts.env), {profile: config for profile in issued}
+        )
     creds_file.write_credentials(path, issued)
-    config = {
-        key: value for key, value in (("region", opts.region), ("output", opts.output)) if value
-    }
-    if config:
-        for profile in issued:
-            creds_file.write_config(creds_file.config_file(opts.env), profile, config)
     _report(opts, issued, path, ui)
     return LoginResult(profiles={name: keys.role_arn for name, keys in issued.items()})
 

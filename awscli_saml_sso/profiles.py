@@ -33,9 +33,17 @@ def configure_credential_process(
     endpoint_url: str | None = None,
 ) -> Path:
     """Write `credential_process` (and region) for profile `name` into the AWS config file."""
-    from awscli_saml_sso.settings import check_nickname
+    from awscli_saml_sso.errors import UsageError
+    from awscli_saml_sso.saml import is_role_arn
+    from awscli_saml_sso.settings import Settings
 
-    check_nickname(idp_nickname)
+    if idp_nickname not in Settings.from_env().load_idps():
+        raise UsageError(
+            f"no identity provider is stored under the nickname {idp_nickname!r}; sign in with "
+            "it once (or `awscli_saml_sso idp add NICKNAME URL`) first"
+        )
+    if not is_role_arn(role_arn):
+        raise UsageError(f"{role_arn!r} is not an IAM role ARN")
     words = [tool_command(), "credential-process", "--idp-nickname", idp_nickname]
     words += ["--role-arn", role_arn]
     if endpoint_url:

@@ -60,6 +60,11 @@ _NEITHER = (
 )
 
 
+def is_role_arn(text: str) -> bool:
+    """True when `text` is an IAM role ARN (any partition)."""
+    return _ROLE_ARN.fullmatch(text) is not None
+
+
 @dataclass(frozen=True)
 class Role:
     """One AWS role the assertion grants, with the SAML provider that vouches for it.

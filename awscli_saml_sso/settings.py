@@ -14,6 +14,7 @@ keyring back ends stall for minutes when no desktop session is around.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -32,6 +33,8 @@ from awscli_saml_sso.files import atomic_write, ensure_private_dir, locked
 log = logging.getLogger(__name__)
 
 KEYRING_SERVICE = "awscli_saml_sso"
+#: What the tool creates in its config directory; --clean removes exactly these.
+OWN_ENTRIES = ("idps.json", "idps.json.lock", "proxy", "browser", "cache", "debug")
 KEYRING_TIMEOUT = 10.0
 NICKNAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 LOOPBACK_HOSTS = {"localhost", "127.0.0.1", "::1"}
@@ -158,14 +161,30 @@ class Settings:
         return idp
 
     def clean(self) -> list[str]:
-        """Remove every stored password and the whole config directory; returns what went."""
+        """Remove every stored password and everything this tool keeps; returns what went.
+
+        Only the tool's own entries are removed (ASS_CONFIG_DIR may point at a directory that
+        holds other files), then the directory itself if that left it empty.
+        """
         removed: list[str] = []
-        for idp in self.load_idps().values():
+        try:
+            idps = self.load_idps()
+        except LocalFileError:
+            idps = {}  # a corrupt idps.json is removed below all the same
+        for idp in idps.values():
             if idp.username and delete_password(idp.nickname, idp.username):
                 removed.append(f"keyring password of {idp.username} at {idp.nickname}")
-        if self.config_dir.exists():
-            shutil.rmtree(self.config_dir)
-            removed.append(str(self.config_dir))
+        for name in OWN_ENTRIES:
+            path = self.config_dir / name
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path)
+            elif path.exists() or path.is_symlink():
+                path.unlink()
+            else:
+                continue
+            removed.append(str(path))
+        with contextlib.suppress(OSError):  # not empty: someone else's files live there too
+            self.config_dir.rmdir()
         return removed
 
 

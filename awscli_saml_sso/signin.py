@@ -6,6 +6,7 @@ Imported only when a browser is needed; selenium and mitmproxy load inside `brow
 from __future__ import annotations
 
 import logging
+import shutil
 from dataclasses import dataclass, replace
 
 from awscli_saml_sso import settings as store
@@ -152,15 +153,23 @@ def browser_sign_in(opts: LoginOptions, settings: Settings, ui: Ui) -> str:
     timeout = opts.timeout or (VISIBLE_TIMEOUT if visible else HEADLESS_TIMEOUT)
     spec = resolve_browser(opts.browser or idp.browser, opts.driver_path)
     prompter = TerminalPrompter(opts, idp, ui)
+    profile_dir = settings.browser_profile(idp.nickname)
+    if opts.username and idp.username and opts.username.strip() != idp.username:
+        # The IdP session in the profile belongs to the previous user: it would sign us in
+        # as them without asking. A new user starts with a new profile.
+        ui.info(f"Signing in as {opts.username} instead of {idp.username}: new browser profile.")
+        shutil.rmtree(profile_dir, ignore_errors=True)
+        profile_dir = settings.browser_profile(idp.nickname)
     ui.info(f"Signing in to {idp.nickname} with {spec.name}{'' if visible else ' (headless)'}...")
     with (
         CaptureProxy(settings.private_dir("proxy")) as proxy,
         open_browser(
             spec,
             headless=not visible,
-            profile_dir=settings.browser_profile(idp.nickname),
+            profile_dir=profile_dir,
             proxy_port=proxy.port,
             ca_spki_sha256=proxy.ca_spki_sha256,
+            profile_wait=timeout,
         ) as driver,
     ):
         saml_response = sign_in(

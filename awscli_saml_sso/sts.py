@@ -8,6 +8,7 @@ break a sign-in that needs no local keys.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 from dataclasses import dataclass
@@ -24,6 +25,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 DEFAULT_DURATION = 3600
+#: What STS accepts for DurationSeconds at all.
+MIN_DURATION, MAX_DURATION = 900, 43200
 #: Region used when neither --region nor the role's partition says otherwise.
 PARTITION_REGIONS = {"aws": "us-east-1", "aws-us-gov": "us-gov-west-1", "aws-cn": "cn-north-1"}
 
@@ -50,6 +53,8 @@ def requested_duration(assertion: Assertion, duration: int | None) -> tuple[int,
     which is the most the IdP allows for this session.
     """
     ceiling = assertion.session_duration
+    if ceiling is not None:
+        ceiling = min(max(ceiling, MIN_DURATION), MAX_DURATION)
     if duration is None:
         return (ceiling or DEFAULT_DURATION), None
     if ceiling is not None and duration > ceiling:
@@ -58,6 +63,12 @@ def requested_duration(assertion: Assertion, duration: int | None) -> tuple[int,
             f"allows (SessionDuration); asking for {ceiling}"
         )
     return duration, None
+
+
+@functools.lru_cache(maxsize=8)
+def _unsigned_client(target: StsTarget) -> Any:
+    """One unsigned STS client per region and endpoint (--all-roles makes many calls)."""
+    return _client("sts", target, None)
 
 
 def _client(service: str, target: StsTarget, credentials: TemporaryCredentials | None) -> Any:
@@ -96,8 +107,16 @@ def _client(service: str, target: StsTarget, credentials: TemporaryCredentials |
 
 
 def _call(what: str, target: StsTarget, call: Callable[[], dict[str, Any]]) -> dict[str, Any]:
-    """Run one STS call, turning botocore's errors into StsError sentences."""
-    from botocore.exceptions import BotoCoreError, ClientError
+    """Build the client and run one STS call inside `call`, turning every botocore error
+    into one StsError sentence: a refusal quotes AWS's message, anything else says where.
+    """
+    from botocore.exceptions import (
+        BotoCoreError,
+        ClientError,
+        EndpointConnectionError,
+        ParamValidationError,
+    )
+    from botocore.parsers import ResponseParserError
 
     where = target.endpoint_url or f"STS in {target.region}"
     try:
@@ -107,9 +126,15 @@ def _call(what: str, target: StsTarget, call: Callable[[], dict[str, Any]]) -> d
         code = error.get("Code", "error")
         message = error.get("Message") or str(exc)
         raise StsError(f"{what} was refused by {where}: {message} ({code})") from exc
-    except BotoCoreError as exc:
+    except ParamValidationError as exc:
+        raise StsError(f"{what} was refused before sending: {exc}") from exc
+    except (ResponseParserError, KeyError) as exc:  # parsers raise KeyError on odd XML
+        raise StsError(f"{what} failed: {where} did not answer like STS") from exc
+    except (EndpointConnectionError, BotoCoreError) as exc:
         log.debug("%s failed", what, exc_info=True)
         raise StsError(f"{what} failed: could not reach {where}: {exc}") from exc
+    except ValueError as exc:  # e.g. an endpoint URL botocore cannot use
+        raise StsError(f"{what} failed: {where} is not a usable STS endpoint ({exc})") from exc
 
 
 def _duration_too_long(exc: StsError) -> bool:
@@ -130,13 +155,12 @@ def assume_role_with_saml(
     If STS says `duration` exceeds the role's maximum, retries once with 3600 seconds and
     tells the person through `notify`. Raises StsError.
     """
-    client = _client("sts", target, None)
 
     def attempt(seconds: int) -> dict[str, Any]:
         return _call(
             f"AssumeRoleWithSAML for {role.role_arn}",
             target,
-            lambda: client.assume_role_with_saml(
+            lambda: _unsigned_client(target).assume_role_with_saml(
                 RoleArn=role.role_arn,
                 PrincipalArn=role.principal_arn,
                 SAMLAssertion=assertion.saml_response,
@@ -154,19 +178,26 @@ def assume_role_with_saml(
             f"retrying with {DEFAULT_DURATION} seconds"
         )
         answer = attempt(DEFAULT_DURATION)
-    keys = answer["Credentials"]
-    return TemporaryCredentials(
-        access_key_id=keys["AccessKeyId"],
-        secret_access_key=keys["SecretAccessKey"],
-        session_token=keys["SessionToken"],
-        expiration=keys["Expiration"].astimezone(timezone.utc),
-        role_arn=role.role_arn,
-        principal_arn=role.principal_arn,
-    )
+    try:
+        keys = answer["Credentials"]
+        return TemporaryCredentials(
+            access_key_id=keys["AccessKeyId"],
+            secret_access_key=keys["SecretAccessKey"],
+            session_token=keys["SessionToken"],
+            expiration=keys["Expiration"].astimezone(timezone.utc),
+            role_arn=role.role_arn,
+            principal_arn=role.principal_arn,
+        )
+    except (KeyError, AttributeError, ValueError) as exc:
+        where = target.endpoint_url or f"STS in {target.region}"
+        raise StsError(f"{where} answered AssumeRoleWithSAML without usable keys") from exc
 
 
 def caller_identity(credentials: TemporaryCredentials, target: StsTarget) -> str:
     """The ARN STS reports for the new keys (proves they work). Raises StsError."""
-    client = _client("sts", target, credentials)
-    answer = _call("GetCallerIdentity", target, client.get_caller_identity)
+    answer = _call(
+        "GetCallerIdentity",
+        target,
+        lambda: _client("sts", target, credentials).get_caller_identity(),
+    )
     return str(answer["Arn"])

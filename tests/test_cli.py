@@ -80,10 +80,32 @@ def test_bad_saml_file_exits_4_with_one_sentence(home: dict[str, str], tmp_path:
     assert "Traceback" not in result.stderr
 
 
-def test_missing_saml_file_exits_4(home: dict[str, str], tmp_path: Path) -> None:
+def test_missing_saml_file_is_usage_error(home: dict[str, str], tmp_path: Path) -> None:
     result = run_main(["--saml-response-file", str(tmp_path / "nope.xml")], home)
-    assert result.returncode == 4
+    assert result.returncode == 2
     assert "cannot read the SAML response file" in result.stderr
+    assert "No such file or directory" in result.stderr and "Errno" not in result.stderr
+
+
+def test_bad_profile_name_fails_before_any_sign_in(home: dict[str, str], tmp_path: Path) -> None:
+    # The response file does not even exist: the profile name is refused first.
+    args = ["--saml-response-file", str(tmp_path / "nope.xml"), "--profile", "bad]name"]
+    result = run_main(args, home)
+    assert result.returncode == 2
+    assert "bad]name" in result.stderr
+    spaced = run_main(["--saml-response-file", "x", "--profile", "a b", "--region", "r"], home)
+    assert spaced.returncode == 2 and "config file" in spaced.stderr
+    assert not Path(home["AWS_SHARED_CREDENTIALS_FILE"]).exists()
+
+
+def test_clean_removes_only_what_the_tool_created(home: dict[str, str]) -> None:
+    config = Path(home["ASS_CONFIG_DIR"])
+    (config / "cache").mkdir(parents=True, mode=0o700)
+    (config / "idps.json").write_text("[]")
+    (config / "someone-elses-file").write_text("keep me")
+    result = run_main(["--clean", "--yes"], home)
+    assert result.returncode == 0, result.stderr
+    assert sorted(p.name for p in config.iterdir()) == ["someone-elses-file"]
 
 
 def test_closed_stdin_during_prompt_is_usage_error(home: dict[str, str]) -> None:

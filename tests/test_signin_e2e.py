@@ -109,16 +109,19 @@ def test_user_headless_then_use_stored_asks_nothing(user: Sandbox, rig: Rig) -> 
 
 
 def test_admin_menu_via_stdin_and_role_arn(user: Sandbox, rig: Rig) -> None:
-    result = user.run(first_login(user, rig, "--username", "aws_admin"), stdin="aws_admin\n1\n")
+    # stdin: the password, then a menu answer by name.
+    result = user.run(
+        first_login(user, rig, "--username", "aws_admin"), stdin="aws_admin\nRole.Admin\n"
+    )
     assert result.returncode == 0, result.stderr
     assert "Please choose the role" in result.stderr
-    chosen = role_of(user)
-    assert chosen in (rig.role_admin_arn, rig.role_user_arn)
-    other = rig.role_user_arn if chosen == rig.role_admin_arn else rig.role_admin_arn
-    second = user.run(["--use-stored", "--idp-nickname", NICK, "--role-arn", other, "--no-prompt"])
+    assert role_of(user) == rig.role_admin_arn
+    second = user.run(
+        ["--use-stored", "--idp-nickname", NICK, "--role-arn", rig.role_user_arn, "--no-prompt"]
+    )
     assert second.returncode == 0, second.stderr  # a different role is never "still valid"
     assert "still holds valid" not in second.stdout
-    assert role_of(user) == other
+    assert role_of(user) == rig.role_user_arn
     assert list_bucket(user, rig).returncode == 0
 
 
@@ -247,3 +250,43 @@ def test_roles_lists_grants_and_writes_nothing(user: Sandbox, rig: Rig) -> None:
     assert "Role.Admin" in result.stdout and "Role.User" in result.stdout
     assert "Account 000000000000:" in result.stdout
     assert not user.credentials_file.exists()
+
+
+def test_debug_log_of_a_browser_sign_in_holds_only_our_lines(user: Sandbox, rig: Rig) -> None:
+    result = user.run(
+        first_login(user, rig, "--username", "aws_user", "--no-prompt", "--log-level", "DEBUG"),
+        extra_env={"ASS_PASSWORD": "aws_user"},
+    )
+    assert result.returncode == 0, result.stderr
+    log_lines = [line for line in result.stderr.splitlines() if " DEBUG " in line]
+    assert log_lines, "DEBUG lines expected"
+    loggers = {line.split(" DEBUG ", 1)[1].split(":", 1)[0] for line in log_lines}
+    assert all(name.startswith("awscli_saml_sso") for name in loggers), loggers
+    assert "PHNhbWxwOlJlc3BvbnNl" not in result.stderr  # base64 of "<samlp:Response"
+    parser = configparser.ConfigParser(interpolation=None)
+    parser.read(user.credentials_file)
+    assert parser["saml"]["aws_secret_access_key"] not in result.stderr
+
+
+def test_another_user_gets_a_fresh_browser_session(user: Sandbox, rig: Rig) -> None:
+    first = user.run(
+        first_login(user, rig, "--username", "aws_user", "--no-prompt"),
+        extra_env={"ASS_PASSWORD": "aws_user"},
+    )
+    assert first.returncode == 0, first.stderr
+    second = user.run(
+        [
+            "--idp-nickname",
+            NICK,
+            "--username",
+            "aws_admin",
+            "--no-prompt",
+            "--force",
+            "--role-arn",
+            rig.role_admin_arn,
+        ],
+        extra_env={"ASS_PASSWORD": "aws_admin"},
+    )
+    assert second.returncode == 0, second.stderr
+    assert "instead of aws_user" in second.stderr
+    assert role_of(user) == rig.role_admin_arn

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -206,3 +207,38 @@ def test_env_output_evaluated_by_shell_works(signed_up: Sandbox, rig: Rig, shell
         check=False,
     )
     assert result.returncode == 0, result.stderr
+
+
+def test_env_and_exec_through_a_profile(signed_up: Sandbox, rig: Rig) -> None:
+    # The profile `interactive` is valid: env prints only the exports, exec only the child's.
+    check = f"aws --endpoint-url {rig.endpoint_url} s3 ls s3://{rig.bucket}"
+    script = f'eval "$(awscli_saml_sso env --profile interactive)" && {check}'
+    evaluated = subprocess.run(
+        ["bash", "-c", script], env=signed_up.env, capture_output=True, text=True, timeout=120
+    )
+    assert evaluated.returncode == 0, evaluated.stderr
+    child = "import os; print(os.environ.get('ASS_PASSWORD'))"
+    ran = signed_up.run(
+        ["exec", "--profile", "interactive", "--", sys.executable, "-c", child],
+        extra_env={"ASS_PASSWORD": "must-not-leak"},
+    )
+    assert ran.returncode == 0, ran.stderr
+    assert ran.stdout == "None\n"  # nothing but the child's output, and no secret inherited
+
+
+def test_ctrl_c_in_exec_lets_the_child_finish(signed_up: Sandbox) -> None:
+    import signal
+
+    child = (
+        "import signal, sys, time\n"
+        "signal.signal(signal.SIGINT, lambda *a: (print('cleaned up', flush=True), sys.exit(5)))\n"
+        "print('ready', flush=True)\n"
+        "time.sleep(30)\n"
+    )
+    tool = signed_up.start(["exec", "--profile", "interactive", "--", sys.executable, "-c", child])
+    assert tool.stdout is not None
+    assert tool.stdout.readline() == "ready\n"
+    os.killpg(tool.pid, signal.SIGINT)  # as a terminal does: the whole foreground group
+    out, _ = tool.communicate(timeout=30)
+    assert "cleaned up" in out
+    assert tool.returncode == 5

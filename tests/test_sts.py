@@ -136,3 +136,22 @@ def test_requested_duration_and_region_rules() -> None:
         "arn:aws-cn:iam::123456789012:role/X", "arn:aws-cn:iam::123456789012:saml-provider/I"
     )
     assert sts.region_for(china, None) == "cn-north-1"
+
+
+def test_an_endpoint_that_is_not_sts_is_said_so(notes: list[str]) -> None:
+    page = b"<html><body>Welcome to nginx</body></html>"
+    with FakeSts([(200, page)]) as fake, pytest.raises(StsError) as info:
+        sts.assume_role_with_saml(
+            assertion(None),
+            ROLE,
+            sts.StsTarget("us-east-1", fake.url),
+            duration=3600,
+            notify=notes.append,
+        )
+    assert info.value.exit_code == 6
+    assert "did not answer like STS" in info.value.message
+
+
+def test_session_duration_outside_sts_limits_is_clamped() -> None:
+    assert sts.requested_duration(assertion(600), None) == (900, None)
+    assert sts.requested_duration(assertion(100000), None) == (43200, None)
