@@ -195,6 +195,10 @@ def _locked_profile(profile_dir: Path, wait: float) -> Iterator[None]:
     While we hold the lock any Chromium "Singleton" markers are leftovers of a crashed run.
     """
     ensure_private_dir(profile_dir)
+    try:
+        profile_dir.chmod(0o700)  # it holds the IdP's session cookies, whoever created it
+    except OSError as exc:
+        raise SignInError(f"Cannot make the browser profile {profile_dir} private: {exc}.") from exc
     hold = contextlib.ExitStack()
     try:
         hold.enter_context(locked(profile_dir / _PROFILE_LOCK_NAME, timeout=wait))

@@ -17,6 +17,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from awscli_saml_sso.credentials import format_timestamp, parse_timestamp
 from awscli_saml_sso.files import atomic_write, ensure_private_dir, locked
 
 if TYPE_CHECKING:
@@ -48,7 +49,7 @@ class CachedKeys:
             "AccessKeyId": self.access_key_id,
             "SecretAccessKey": self.secret_access_key,
             "SessionToken": self.session_token,
-            "Expiration": self.expiration.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "Expiration": format_timestamp(self.expiration),
         }
 
     @classmethod
@@ -69,12 +70,11 @@ def load(path: Path, min_remaining: int, now: datetime | None = None) -> CachedK
     """
     try:
         document = json.loads(path.read_text(encoding="utf-8"))
-        expiration = datetime.fromisoformat(document["Expiration"].replace("Z", "+00:00"))
         keys = CachedKeys(
             str(document["AccessKeyId"]),
             str(document["SecretAccessKey"]),
             str(document["SessionToken"]),
-            expiration if expiration.tzinfo else expiration.replace(tzinfo=timezone.utc),
+            parse_timestamp(document["Expiration"]),
         )
     except FileNotFoundError:
         return None

@@ -22,7 +22,7 @@ from awscli_saml_sso import __version__
 from awscli_saml_sso.cache import DEFAULT_MIN_REMAINING, CachedKeys
 from awscli_saml_sso.environment import SHELLS
 from awscli_saml_sso.errors import AssError, Interrupted, NeedsPerson, NoRoleError, UsageError
-from awscli_saml_sso.login import LoginOptions, login, profile_keys, role_keys
+from awscli_saml_sso.login import LoginOptions, login
 from awscli_saml_sso.settings import Settings
 
 log = logging.getLogger("awscli_saml_sso")
@@ -201,6 +201,8 @@ def credential_process(**options: Any) -> None:
     Keys come from the tool's own cache; near expiry, one headless sign-in with the stored
     username and password refreshes them for every concurrent caller.
     """
+    from awscli_saml_sso.refresh import role_keys
+
     options["no_prompt"] = True  # the AWS CLI runs us without a terminal to answer
     opts, settings, ui = _start(options, results_to_stderr=True)
     keys = role_keys(opts, settings, ui)
@@ -228,13 +230,13 @@ def configure_profile(
 
 def _keys(options: dict[str, Any]) -> tuple[CachedKeys, str]:
     """Keys for exec/env: the tool's cache with --idp-nickname and --role-arn, else --profile."""
+    from awscli_saml_sso.refresh import profile_keys, region_of, role_keys
+
     opts, settings, ui = _start(options, results_to_stderr=True)
     if opts.idp_nickname and opts.role_arn:
         keys = role_keys(opts, settings, ui)
     else:
         keys = profile_keys(opts, settings, ui)
-    from awscli_saml_sso.profiles import region_of
-
     return keys, region_of(opts)
 
 

@@ -32,6 +32,17 @@ log = logging.getLogger(__name__)
 _DEFAULT_SECTION = "DEFAULT"
 
 
+def format_timestamp(moment: datetime) -> str:
+    """RFC 3339 in UTC, as the AWS CLI writes it: `2026-11-21T11:00:00Z`."""
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_timestamp(text: str) -> datetime:
+    """The inverse of format_timestamp (a naive time counts as UTC). Raises ValueError."""
+    moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+
+
 @dataclass(frozen=True)
 class TemporaryCredentials:
     """Keys STS issued for one role. The secret key and the token never show in repr()."""
@@ -56,7 +67,7 @@ class TemporaryCredentials:
             "aws_session_token": self.session_token,
             # Older SDKs (boto2, some Java/Go tools) still read only the security token.
             "aws_security_token": self.session_token,
-            "x_security_token_expires": self.expiration.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "x_security_token_expires": format_timestamp(self.expiration),
             "x_principal_arn": self.principal_arn,
             "x_role_arn": self.role_arn,
         }

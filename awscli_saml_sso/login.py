@@ -10,17 +10,16 @@ import logging
 import re
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from awscli_saml_sso import credentials as creds_file
-from awscli_saml_sso.errors import LocalFileError, NeedsPerson, UsageError
+from awscli_saml_sso.errors import NeedsPerson, UsageError
 from awscli_saml_sso.settings import Settings
 
 if TYPE_CHECKING:
-    from awscli_saml_sso.cache import CachedKeys
     from awscli_saml_sso.saml import Assertion, Role
 
 log = logging.getLogger(__name__)
@@ -91,11 +90,9 @@ def still_valid(opts: LoginOptions, now: datetime | None = None) -> datetime | N
     if opts.role_arn and profile.get("x_role_arn") != opts.role_arn.strip():
         return None
     try:
-        expires = datetime.fromisoformat(profile["x_security_token_expires"].replace("Z", "+00:00"))
+        expires = creds_file.parse_timestamp(profile["x_security_token_expires"])
     except ValueError:
         return None
-    if expires.tzinfo is None:
-        expires = expires.replace(tzinfo=timezone.utc)
     now = now or datetime.now(timezone.utc)
     return expires if expires - now > timedelta(seconds=opts.min_remaining) else None
 
@@ -260,64 +257,3 @@ def require_interactive(ui: Ui, what: str) -> None:
         raise NeedsPerson(
             f"{what} is needed but prompting is disabled (--no-prompt / ASS_NO_PROMPT)"
         )
-
-
-# credential_process, exec and env ----------------------------------------------------------
-def role_keys(opts: LoginOptions, settings: Settings, ui: Ui) -> CachedKeys:
-    """Keys for --idp-nickname/--role-arn from the tool's cache, refreshed when near expiry.
-
-    The refresh is a headless sign-in with the stored username and password; concurrent
-    callers share one refresh. Raises UsageError when the IdP or role is missing and
-    SignInError when the refresh needs a person who cannot be asked.
-    """
-    from awscli_saml_sso.cache import cache_path, cached_or_refreshed
-    from awscli_saml_sso.errors import SignInError
-    from awscli_saml_sso.signin import HEADLESS_TIMEOUT
-
-    if not opts.idp_nickname or not opts.role_arn:
-        raise UsageError("--idp-nickname and --role-arn are both needed")
-    refresh_opts = replace(opts, use_stored=True, show_browser=False, use_browser=False)
-
-    def refresh() -> creds_file.TemporaryCredentials:
-        try:
-            assertion = fetch_assertion(refresh_opts, settings, ui)
-        except NeedsPerson as exc:
-            raise SignInError(
-                f"refreshing the credentials needs a person ({exc.message}); run "
-                f"`awscli_saml_sso --idp-nickname {opts.idp_nickname} --role-arn {opts.role_arn}` "
-                "once in a terminal, then try again"
-            ) from exc
-        targets = pick_targets(refresh_opts, assertion, ui)
-        return issue_credentials(refresh_opts, assertion, targets, ui)[opts.profile]
-
-    path = cache_path(
-        settings.config_dir / "cache", opts.idp_nickname, opts.role_arn, opts.endpoint_url
-    )
-    keys, refreshed = cached_or_refreshed(
-        path,
-        min_remaining=opts.min_remaining,
-        refresh=refresh,
-        lock_timeout=(opts.timeout or HEADLESS_TIMEOUT) + 60,
-    )
-    log.info("credentials %s", "refreshed" if refreshed else "from cache")
-    return keys
-
-
-def profile_keys(opts: LoginOptions, settings: Settings, ui: Ui) -> CachedKeys:
-    """Keys of the --profile in the credentials file, signing in first when they are stale."""
-    from awscli_saml_sso.cache import CachedKeys
-
-    login(opts, settings, ui)
-    path = creds_file.credentials_file(opts.env)
-    profile = creds_file.read_profile(path, opts.profile) or {}
-    try:
-        return CachedKeys(
-            profile["aws_access_key_id"],
-            profile["aws_secret_access_key"],
-            profile["aws_session_token"],
-            datetime.fromisoformat(profile["x_security_token_expires"].replace("Z", "+00:00")),
-        )
-    except (KeyError, ValueError) as exc:
-        raise LocalFileError(
-            f"the {opts.profile} profile in {path} lacks the keys this tool writes"
-        ) from exc

@@ -1,4 +1,4 @@
-"""AWS CLI profiles that get their keys from this tool, and the region handed to children."""
+"""AWS CLI profiles that get their keys from this tool (credential_process)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,6 @@ import sys
 from pathlib import Path
 
 from awscli_saml_sso import credentials as creds_file
-from awscli_saml_sso.login import LoginOptions
-from awscli_saml_sso.sts import PARTITION_REGIONS
 
 
 def tool_command() -> str:
@@ -54,14 +52,3 @@ def configure_credential_process(
     path = creds_file.config_file()
     creds_file.write_config(path, name, settings)
     return path
-
-
-def region_of(opts: LoginOptions) -> str:
-    """--region, else the caller's AWS_REGION / AWS_DEFAULT_REGION, else the role's partition's."""
-    chosen = opts.region or opts.env.get("AWS_REGION") or opts.env.get("AWS_DEFAULT_REGION")
-    if chosen:
-        return chosen
-    partition = (
-        opts.role_arn.split(":")[1] if opts.role_arn and opts.role_arn.count(":") > 2 else ""
-    )
-    return PARTITION_REGIONS.get(partition, "us-east-1")

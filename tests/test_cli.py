@@ -93,7 +93,8 @@ def test_bad_profile_name_fails_before_any_sign_in(home: dict[str, str], tmp_pat
     result = run_main(args, home)
     assert result.returncode == 2
     assert "bad]name" in result.stderr
-    spaced = run_main(["--saml-response-file", "x", "--profile", "a b", "--region", "r"], home)
+    spaced_args = ["--saml-response-file", "x", "--profile", "a b", "--region", "eu-west-1"]
+    spaced = run_main(spaced_args, home)
     assert spaced.returncode == 2 and "config file" in spaced.stderr
     assert not Path(home["AWS_SHARED_CREDENTIALS_FILE"]).exists()
 
