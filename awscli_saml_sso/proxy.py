@@ -19,6 +19,7 @@ import contextlib
 import hashlib
 import logging
 import os
+import socket
 import threading
 import time
 from pathlib import Path
@@ -176,6 +177,24 @@ def _spki_sha256(cert_pem: bytes) -> str:
     return base64.b64encode(hashlib.sha256(spki).digest()).decode("ascii")
 
 
+def existing_ca_spki_sha256(confdir: Path) -> str | None:
+    """The pin of the CA a previous run left in `confdir`, or None (first run, unreadable).
+
+    Known before mitmproxy starts, it lets the browser start at the same time as the proxy.
+    """
+    try:
+        return _spki_sha256((Path(confdir) / f"{_CA_BASENAME}-ca-cert.pem").read_bytes())
+    except (OSError, ValueError):
+        return None
+
+
+def free_loopback_port() -> int:
+    """A port free on 127.0.0.1 right now, so the browser can be told it before we listen."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
 class CaptureProxy:
     """Context manager running the capture proxy for one sign-in.
 
@@ -184,9 +203,10 @@ class CaptureProxy:
     leaving always stops the proxy, joins its thread and frees the port.
     """
 
-    def __init__(self, confdir: Path, *, start_timeout: float = 10.0) -> None:
+    def __init__(self, confdir: Path, *, start_timeout: float = 10.0, port: int = 0) -> None:
         self.confdir = Path(confdir)
         self.start_timeout = start_timeout
+        self.requested_port = port  # 0: any free port, known once listening
         self.port: int = 0
         self.ca_spki_sha256: str = ""
         self.captured = threading.Event()
@@ -204,6 +224,8 @@ class CaptureProxy:
         self._bridge: _MitmLogBridge | None = None
         self._saved_propagate = True
         self._holds_lock = False
+        self._began = 0.0
+        self._listening = False
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -221,26 +243,45 @@ class CaptureProxy:
 
     def start(self) -> None:
         """Start mitmproxy and wait until it listens; raises SignInError if it cannot."""
-        started = time.monotonic()
+        self.begin()
+        self.wait_ready()
+
+    def begin(self) -> None:
+        """Start mitmproxy in its thread without waiting (importing it takes ~0.4 s, which
+        can overlap the browser's start-up); `wait_ready()` waits. Call `stop()` on every path.
+        """
         if not _ONE_AT_A_TIME.acquire(blocking=False):
             raise SignInError("Another capture proxy is already running in this process.")
         self._holds_lock = True
+        self._began = time.monotonic()
         try:
-            self._start_thread()
+            _prepare_confdir(self.confdir)
+            self._install_log_bridge()
+            self._thread = threading.Thread(
+                target=self._thread_main, name="capture-proxy", daemon=True
+            )
+            self._thread.start()
         except BaseException:
             self.stop()
             raise
+
+    def wait_ready(self) -> None:
+        """Wait until the proxy listens and its CA is known; raises SignInError if it fails."""
+        if self._listening:
+            return
+        try:
+            self._wait_listening()
+        except BaseException:
+            self.stop()
+            raise
+        self._listening = True
         logger.debug(
             "capture proxy listening on 127.0.0.1:%d (%.3f s)",
             self.port,
-            time.monotonic() - started,
+            time.monotonic() - self._began,
         )
 
-    def _start_thread(self) -> None:
-        _prepare_confdir(self.confdir)
-        self._install_log_bridge()
-        self._thread = threading.Thread(target=self._thread_main, name="capture-proxy", daemon=True)
-        self._thread.start()
+    def _wait_listening(self) -> None:
         if not self._ready.wait(self.start_timeout) or self._start_error or not self.port:
             reason = self._start_error or "it did not start listening in time"
             raise SignInError(f"The capture proxy could not start: {reason}.")
@@ -323,7 +364,7 @@ class CaptureProxy:
         opts: Any = options.Options(
             confdir=str(self.confdir),
             listen_host="127.0.0.1",
-            listen_port=0,
+            listen_port=self.requested_port,
             ssl_insecure=False,
         )
         # A bare Master with the default addons: DumpMaster would add the flow dumper, the

@@ -5,14 +5,19 @@ Imported only when a browser is needed; selenium and mitmproxy load inside `brow
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import shutil
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 from awscli_saml_sso import settings as store
 from awscli_saml_sso.errors import UsageError
 from awscli_saml_sso.login import LoginOptions, Ui, require_interactive
 from awscli_saml_sso.settings import IdentityProvider, Settings, check_nickname, check_url
+
+if TYPE_CHECKING:
+    from awscli_saml_sso.proxy import CaptureProxy
 
 log = logging.getLogger(__name__)
 
@@ -142,11 +147,31 @@ def _remember(
             ui.warn(f"The password was not saved: {exc}. You will be asked for it next time.")
 
 
+def start_proxy(settings: Settings, lifetimes: contextlib.ExitStack) -> CaptureProxy:
+    """Start the capture proxy so that the browser can start at the same time.
+
+    The browser needs the proxy's port and its CA's pin. The port is chosen up front; the pin
+    is read from the CA a previous run left (only the very first run waits for mitmproxy to
+    create it). mitmproxy's import and start then overlap the browser's start-up.
+    """
+    from awscli_saml_sso.proxy import CaptureProxy, existing_ca_spki_sha256, free_loopback_port
+
+    confdir = settings.private_dir("proxy")
+    proxy = CaptureProxy(confdir, port=free_loopback_port())
+    lifetimes.callback(proxy.stop)
+    proxy.begin()
+    pin = existing_ca_spki_sha256(confdir)
+    if pin is None:
+        proxy.wait_ready()
+    else:
+        proxy.ca_spki_sha256 = pin
+    return proxy
+
+
 def browser_sign_in(opts: LoginOptions, settings: Settings, ui: Ui) -> str:
     """Sign in through the IdP in a browser and return the captured SAMLResponse."""
     from awscli_saml_sso.autofill import sign_in
     from awscli_saml_sso.browser import open_browser, resolve_browser
-    from awscli_saml_sso.proxy import CaptureProxy
 
     idp = choose_idp(opts, settings, ui)
     visible = opts.show_browser or opts.use_browser
@@ -161,17 +186,19 @@ def browser_sign_in(opts: LoginOptions, settings: Settings, ui: Ui) -> str:
         shutil.rmtree(profile_dir, ignore_errors=True)
         profile_dir = settings.browser_profile(idp.nickname)
     ui.info(f"Signing in to {idp.nickname} with {spec.name}{'' if visible else ' (headless)'}...")
-    with (
-        CaptureProxy(settings.private_dir("proxy")) as proxy,
-        open_browser(
-            spec,
-            headless=not visible,
-            profile_dir=profile_dir,
-            proxy_port=proxy.port,
-            ca_spki_sha256=proxy.ca_spki_sha256,
-            profile_wait=timeout,
-        ) as driver,
-    ):
+    with contextlib.ExitStack() as lifetimes:  # unwound last-in first-out: browser, then proxy
+        proxy = start_proxy(settings, lifetimes)
+        driver = lifetimes.enter_context(
+            open_browser(
+                spec,
+                headless=not visible,
+                profile_dir=profile_dir,
+                proxy_port=proxy.requested_port,
+                ca_spki_sha256=proxy.ca_spki_sha256,
+                profile_wait=timeout,
+            )
+        )
+        proxy.wait_ready()
         saml_response = sign_in(
             driver,
             proxy,

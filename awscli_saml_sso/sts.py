@@ -71,11 +71,15 @@ def _unsigned_client(target: StsTarget) -> Any:
     return _client("sts", target, None)
 
 
-def _client(service: str, target: StsTarget, credentials: TemporaryCredentials | None) -> Any:
+@functools.lru_cache(maxsize=1)
+def _session() -> Any:
+    """One boto3 session for the run, blind to the person's AWS files and profile variables.
+
+    Building a session loads botocore's data files; sharing it makes every further client
+    (each role of --all-roles, the GetCallerIdentity check) cheap.
+    """
     import boto3.session
     import botocore.session
-    from botocore import UNSIGNED
-    from botocore.config import Config
     from botocore.configprovider import ConstantProvider
 
     core = botocore.session.Session()
@@ -87,13 +91,20 @@ def _client(service: str, target: StsTarget, credentials: TemporaryCredentials |
         ("sts_regional_endpoints", "regional"),
     ):
         store.set_config_provider(name, ConstantProvider(value))
+    return boto3.session.Session(botocore_session=core)
+
+
+def _client(service: str, target: StsTarget, credentials: TemporaryCredentials | None) -> Any:
+    """A client for `target`: unsigned without credentials, else signed with them."""
+    from botocore import UNSIGNED
+    from botocore.config import Config
+
     config = Config(
         connect_timeout=10,
         read_timeout=30,
         retries={"mode": "standard", "max_attempts": 2},
         signature_version=UNSIGNED if credentials is None else None,
     )
-    session = boto3.session.Session(botocore_session=core)
     keys: dict[str, str] = {}
     if credentials is not None:
         keys = {
@@ -101,7 +112,7 @@ def _client(service: str, target: StsTarget, credentials: TemporaryCredentials |
             "aws_secret_access_key": credentials.secret_access_key,
             "aws_session_token": credentials.session_token,
         }
-    return session.client(
+    return _session().client(
         service, region_name=target.region, endpoint_url=target.endpoint_url, config=config, **keys
     )
 
