@@ -130,7 +130,7 @@ run_tests() {
 }
 
 lint() {
-    local files=(awscli_saml_sso tests keycloak)
+    local files=(awscli_saml_sso tests keycloak bench)
     "$VENV/bin/ruff" check "${files[@]}"
     "$VENV/bin/ruff" format --check "${files[@]}"
     MYPYPATH="$REPO/keycloak:$REPO/tests" "$VENV/bin/mypy" --strict "${files[@]}"

@@ -295,6 +295,8 @@ def _chromium_options(
             # The password must never be stored by the browser in the profile.
             "credentials_enable_service": False,
             "profile.password_manager_enabled": False,
+            # Leak detection would send a hash of the typed credentials to Google.
+            "profile.password_manager_leak_detection": False,
             "autofill.profile_enabled": False,
             "autofill.credit_card_enabled": False,
             # "Continue where you left off": Chromium then keeps session cookies across

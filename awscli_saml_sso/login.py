@@ -76,7 +76,9 @@ class LoginResult:
 
 
 # Skip when still valid -----------------------------------------------------------------------
-def still_valid(opts: LoginOptions, now: datetime | None = None) -> datetime | None:
+def still_valid(
+    opts: LoginOptions, profile: Mapping[str, str] | None, now: datetime | None = None
+) -> datetime | None:
     """The expiry of the target profile's credentials if they can be kept, else None.
 
     Kept only when they came from this tool, have more than `min_remaining` seconds left and
@@ -84,7 +86,6 @@ def still_valid(opts: LoginOptions, now: datetime | None = None) -> datetime | N
     """
     if opts.force or opts.all_roles or opts.saml_response_file or opts.role_selection is not None:
         return None
-    profile = creds_file.read_profile(creds_file.credentials_file(opts.env), opts.profile)
     if not profile or "x_security_token_expires" not in profile:
         return None
     if opts.role_arn and profile.get("x_role_arn") != opts.role_arn.strip():
@@ -177,7 +178,7 @@ def _config_settings(opts: LoginOptions) -> dict[str, str]:
     }
 
 
-def preflight(opts: LoginOptions, settings: Settings) -> None:
+def preflight(opts: LoginOptions, settings: Settings) -> Mapping[str, str] | None:
     """Everything that can be checked before a sign-in, so that a bad profile name or a
     corrupt AWS file fails at once, not after the person typed a password and an MFA code.
     """
@@ -186,7 +187,7 @@ def preflight(opts: LoginOptions, settings: Settings) -> None:
     creds_file.validate_profile_name(opts.profile)
     if opts.region and not REGION.fullmatch(opts.region):
         raise UsageError(f"{opts.region!r} is not an AWS region name (e.g. eu-west-1)")
-    creds_file.read_profile(creds_file.credentials_file(opts.env), opts.profile)
+    profile = creds_file.read_profile(creds_file.credentials_file(opts.env), opts.profile)
     if _config_settings(opts):
         if not opts.all_roles:
             creds_file.check_config_settings(opts.profile, _config_settings(opts))
@@ -196,12 +197,12 @@ def preflight(opts: LoginOptions, settings: Settings) -> None:
             raise UsageError("--idp-url needs --idp-nickname to name the identity provider")
         # The username is stored after a successful sign-in, not before (see signin).
         settings.save_idp(IdentityProvider(nickname=opts.idp_nickname, url=opts.idp_url))
+    return profile
 
 
 def login(opts: LoginOptions, settings: Settings, ui: Ui) -> LoginResult:
     """Sign in and write temporary credentials; raises the project's errors."""
-    preflight(opts, settings)
-    expires = still_valid(opts)
+    expires = still_valid(opts, preflight(opts, settings))
     if expires is not None:
         ui.result(
             f"The {opts.profile} profile still holds valid credentials until "

@@ -119,7 +119,8 @@ def split(args: argparse.Namespace) -> dict[str, Any]:
             env=dict(os.environ),
         )
         settings = Settings.from_env()
-        if still_valid(opts) is not None:
+        profile = creds_file.read_profile(creds_file.credentials_file(opts.env), opts.profile)
+        if still_valid(opts, profile) is not None:
             raise RuntimeError("the split needs a fresh credentials file")
     with marks.step("sign-in module imports (signin, autofill, browser, proxy)"):
         from awscli_saml_sso.autofill import sign_in
