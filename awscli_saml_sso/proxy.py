@@ -37,6 +37,7 @@ CAPTURE_HOSTS: tuple[str, ...] = (
 )
 
 _CA_BASENAME = "mitmproxy"
+_CA_KEY_SIZE = 2048  # mitmproxy's default ("key_size" option)
 # mitmproxy keeps its master and options in module globals (mitmproxy.ctx): a second
 # instance in the same process re-points them and breaks the first one's certificates.
 _ONE_AT_A_TIME = threading.Lock()
@@ -186,6 +187,30 @@ def existing_ca_spki_sha256(confdir: Path) -> str | None:
         return _spki_sha256((Path(confdir) / f"{_CA_BASENAME}-ca-cert.pem").read_bytes())
     except (OSError, ValueError):
         return None
+
+
+def ensure_ca(confdir: Path) -> str:
+    """The pin of the proxy's CA in `confdir`, creating the CA first if there is none.
+
+    Creating it here (mitmproxy's own CertStore, the same files mitmproxy would write) lets
+    even a first run start the browser while mitmproxy is still being imported.
+    Raises SignInError when the CA cannot be created.
+    """
+    pin = existing_ca_spki_sha256(confdir)
+    if pin is not None:
+        return pin
+    from mitmproxy.certs import CertStore
+
+    _prepare_confdir(Path(confdir))
+    try:
+        CertStore.from_store(str(confdir), _CA_BASENAME, _CA_KEY_SIZE)
+        _tighten_files(Path(confdir))
+    except (OSError, ValueError) as exc:
+        raise SignInError(f"Cannot create the capture proxy's CA in {confdir}: {exc}.") from exc
+    pin = existing_ca_spki_sha256(confdir)
+    if pin is None:
+        raise SignInError(f"The capture proxy's CA in {confdir} is unreadable.")
+    return pin
 
 
 def free_loopback_port() -> int:
