@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from awscli_saml_sso import credentials as creds_file
 from awscli_saml_sso.errors import NeedsPerson, UsageError
-from awscli_saml_sso.settings import Settings
+from awscli_saml_sso.settings import IdentityProvider, Settings
 
 if TYPE_CHECKING:
     from awscli_saml_sso.saml import Assertion, Role
@@ -132,7 +132,7 @@ def obtain_saml_response(opts: LoginOptions, settings: Settings, ui: Ui) -> str 
     return browser_sign_in(opts, settings, ui)
 
 
-# The whole flow -----------------------------------------------------------------------------
+# Assertion, roles, keys -------------------------------------------------------------------
 def fetch_assertion(opts: LoginOptions, settings: Settings, ui: Ui) -> Assertion:
     """Obtain the SAMLResponse (file or browser) and parse it. Raises the project's errors."""
     from awscli_saml_sso.saml import parse_saml_response
@@ -172,6 +172,7 @@ def pick_targets(opts: LoginOptions, assertion: Assertion, ui: Ui) -> dict[str, 
     return {opts.profile: choice.role}
 
 
+# Checks before a sign-in ---------------------------------------------------------------------
 def _config_settings(opts: LoginOptions) -> dict[str, str]:
     return {
         key: value for key, value in (("region", opts.region), ("output", opts.output)) if value
@@ -182,8 +183,6 @@ def preflight(opts: LoginOptions, settings: Settings) -> Mapping[str, str] | Non
     """Everything that can be checked before a sign-in, so that a bad profile name or a
     corrupt AWS file fails at once, not after the person typed a password and an MFA code.
     """
-    from awscli_saml_sso.settings import IdentityProvider
-
     creds_file.validate_profile_name(opts.profile)
     if opts.region and not REGION.fullmatch(opts.region):
         raise UsageError(f"{opts.region!r} is not an AWS region name (e.g. eu-west-1)")
@@ -200,6 +199,7 @@ def preflight(opts: LoginOptions, settings: Settings) -> Mapping[str, str] | Non
     return profile
 
 
+# The sign-in ----------------------------------------------------------------------------------
 def login(opts: LoginOptions, settings: Settings, ui: Ui) -> LoginResult:
     """Sign in and write temporary credentials; raises the project's errors."""
     expires = still_valid(opts, preflight(opts, settings))

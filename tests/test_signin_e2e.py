@@ -198,7 +198,11 @@ def test_use_browser_person_types_with_xdotool(user: Sandbox, rig: Rig, xvfb: st
         window = xdotool(xvfb, "search", "--sync", "--onlyvisible", "--name", "Sign in to")
         window = window.split()[0]
         xdotool(xvfb, "windowfocus", "--sync", window)  # no window manager: focus directly
-        time.sleep(0.5)  # the login page autofocuses the username field once rendered
+        time.sleep(1.0)  # let the page finish rendering
+        # As a person would: click into the page (not the address bar), Tab to the first
+        # field (the username on Keycloak's login page), type, Tab, type, Enter.
+        xdotool(xvfb, "mousemove", "--window", window, "20", "400", "click", "1")
+        xdotool(xvfb, "key", "Tab")
         xdotool(xvfb, "type", "--delay", "20", "aws_user")
         xdotool(xvfb, "key", "Tab")
         xdotool(xvfb, "type", "--delay", "20", "aws_user")
