@@ -95,6 +95,17 @@ def notes() -> Iterator[list[str]]:
     yield []
 
 
+def assume_default(fake: FakeSts, notes: list[str]) -> object:
+    """AssumeRoleWithSAML in us-east-1 through `fake` for an assertion without SessionDuration."""
+    return sts.assume_role_with_saml(
+        assertion(None),
+        ROLE,
+        sts.StsTarget("us-east-1", fake.url),
+        duration=3600,
+        notify=notes.append,
+    )
+
+
 def test_duration_too_long_is_retried_once_with_3600(notes: list[str]) -> None:
     with FakeSts([(400, error("ValidationError", TOO_LONG)), (200, success())]) as fake:
         keys = sts.assume_role_with_saml(
@@ -112,13 +123,7 @@ def test_duration_too_long_is_retried_once_with_3600(notes: list[str]) -> None:
 def test_refusal_is_one_sentence_with_aws_message(notes: list[str]) -> None:
     refused = error("AccessDenied", "Not authorized to perform sts:AssumeRoleWithSAML")
     with FakeSts([(403, refused)]) as fake, pytest.raises(StsError) as info:
-        sts.assume_role_with_saml(
-            assertion(None),
-            ROLE,
-            sts.StsTarget("us-east-1", fake.url),
-            duration=3600,
-            notify=notes.append,
-        )
+        assume_default(fake, notes)
     assert info.value.exit_code == 6
     assert "Not authorized to perform sts:AssumeRoleWithSAML (AccessDenied)" in info.value.message
     assert fake.durations == ["3600"] and notes == []
@@ -141,13 +146,7 @@ def test_requested_duration_and_region_rules() -> None:
 def test_an_endpoint_that_is_not_sts_is_said_so(notes: list[str]) -> None:
     page = b"<html><body>Welcome to nginx</body></html>"
     with FakeSts([(200, page)]) as fake, pytest.raises(StsError) as info:
-        sts.assume_role_with_saml(
-            assertion(None),
-            ROLE,
-            sts.StsTarget("us-east-1", fake.url),
-            duration=3600,
-            notify=notes.append,
-        )
+        assume_default(fake, notes)
     assert info.value.exit_code == 6
     assert "did not answer like STS" in info.value.message
 
