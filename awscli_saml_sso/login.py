@@ -191,12 +191,24 @@ def preflight(opts: LoginOptions, settings: Settings) -> Mapping[str, str] | Non
         if not opts.all_roles:
             creds_file.check_config_settings(opts.profile, _config_settings(opts))
         creds_file.read_profile(creds_file.config_file(opts.env), opts.profile)
-    if opts.idp_url:  # stored now: a still-valid profile must not make us forget it
-        if not opts.idp_nickname:
-            raise UsageError("--idp-url needs --idp-nickname to name the identity provider")
-        # The username is stored after a successful sign-in, not before (see signin).
-        settings.save_idp(IdentityProvider(nickname=opts.idp_nickname, url=opts.idp_url))
+    store_idp_url(opts, settings)  # now: a still-valid profile must not make us forget it
     return profile
+
+
+def store_idp_url(opts: LoginOptions, settings: Settings) -> IdentityProvider | None:
+    """Add or update the IdP given with --idp-url (and --idp-nickname); None without it.
+
+    The username is stored after a successful sign-in, not here. Nothing is written when the
+    stored entry already has this URL. Raises UsageError.
+    """
+    if not opts.idp_url:
+        return None
+    if not opts.idp_nickname:
+        raise UsageError("--idp-url needs --idp-nickname to name the identity provider")
+    stored = settings.load_idps().get(opts.idp_nickname)
+    if stored is not None and stored.url == opts.idp_url.strip():
+        return stored
+    return settings.save_idp(IdentityProvider(nickname=opts.idp_nickname, url=opts.idp_url))
 
 
 # The sign-in ----------------------------------------------------------------------------------

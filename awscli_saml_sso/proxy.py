@@ -344,6 +344,14 @@ class CaptureProxy:
             return self._saml_response
         return None
 
+    def reset(self) -> None:
+        """Forget the last capture and the upstream diagnostics, for another sign-in."""
+        self.captured.clear()
+        self._saml_response = None
+        self.upstream_connections.clear()
+        self.upstream_errors.clear()
+        self.upstream_failures.clear()
+
     @property
     def saml_response(self) -> str | None:
         """The captured base64 SAMLResponse, or None before the capture."""

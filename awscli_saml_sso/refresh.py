@@ -21,12 +21,10 @@ from awscli_saml_sso.login import (
     pick_targets,
 )
 from awscli_saml_sso.settings import Settings
+from awscli_saml_sso.signin import HEADLESS_TIMEOUT
 from awscli_saml_sso.sts import PARTITION_REGIONS
 
 log = logging.getLogger(__name__)
-
-#: Bound on a whole sign-in when no --timeout is given (matches a headless sign-in).
-REFRESH_TIMEOUT = 120.0
 
 
 def role_keys(opts: LoginOptions, settings: Settings, ui: Ui) -> CachedKeys:
@@ -59,7 +57,7 @@ def role_keys(opts: LoginOptions, settings: Settings, ui: Ui) -> CachedKeys:
         path,
         min_remaining=opts.min_remaining,
         refresh=refresh,
-        lock_timeout=(opts.timeout or REFRESH_TIMEOUT) + 60,
+        lock_timeout=(opts.timeout or HEADLESS_TIMEOUT) + 60,
     )
     log.info("credentials %s", "refreshed" if refreshed else "from cache")
     return keys

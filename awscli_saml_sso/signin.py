@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from awscli_saml_sso import settings as store
 from awscli_saml_sso.errors import UsageError
-from awscli_saml_sso.login import LoginOptions, Ui, require_interactive
+from awscli_saml_sso.login import LoginOptions, Ui, require_interactive, store_idp_url
 from awscli_saml_sso.settings import IdentityProvider, Settings, check_nickname, check_url
 
 if TYPE_CHECKING:
@@ -44,11 +44,10 @@ def _add_idp(settings: Settings, ui: Ui, nickname: str | None = None) -> Identit
 
 def choose_idp(opts: LoginOptions, settings: Settings, ui: Ui) -> IdentityProvider:
     """The IdP to sign in with: by nickname, added with --idp-url, or from the stored list."""
+    added = store_idp_url(opts, settings)
+    if added is not None:
+        return added
     idps = settings.load_idps()
-    if opts.idp_url:
-        if not opts.idp_nickname:
-            raise UsageError("--idp-url needs --idp-nickname to name the identity provider")
-        return settings.save_idp(IdentityProvider(nickname=opts.idp_nickname, url=opts.idp_url))
     if opts.idp_nickname:
         check_nickname(opts.idp_nickname)
         if opts.idp_nickname in idps:

@@ -28,7 +28,7 @@ import time
 from dataclasses import dataclass, field
 from http.cookies import SimpleCookie
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 from urllib.parse import parse_qs, urlsplit
 
 USERNAME = "alice"
@@ -171,26 +171,16 @@ poll();
 )
 
 
-class FakeIdP:
-    """The fake IdP on 127.0.0.1 (ephemeral port), served from a daemon thread."""
+class _LoopbackServer:
+    """An HTTP server on 127.0.0.1 (ephemeral port) served from a daemon thread while in use."""
 
-    def __init__(self, *, push_delay: float = 2.5) -> None:
-        self.push_delay = push_delay
-        self.state = _State()
-        handler = type("Handler", (_Handler,), {"idp": self})
+    def _serve(self, handler: type[http.server.BaseHTTPRequestHandler]) -> None:
         self._server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
         self._server.daemon_threads = True
         self.port = self._server.server_address[1]
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
-    def url(self, path: str) -> str:
-        return f"http://127.0.0.1:{self.port}{path}"
-
-    def posts(self, path: str) -> list[Posted]:
-        with self.state.lock:
-            return [p for p in self.state.posts if p.path == path]
-
-    def __enter__(self) -> FakeIdP:
+    def __enter__(self) -> Self:
         self._thread.start()
         return self
 
@@ -198,6 +188,22 @@ class FakeIdP:
         self._server.shutdown()
         self._server.server_close()
         self._thread.join(5)
+
+
+class FakeIdP(_LoopbackServer):
+    """The fake IdP on 127.0.0.1 (ephemeral port), served from a daemon thread."""
+
+    def __init__(self, *, push_delay: float = 2.5) -> None:
+        self.push_delay = push_delay
+        self.state = _State()
+        self._serve(type("Handler", (_Handler,), {"idp": self}))
+
+    def url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def posts(self, path: str) -> list[Posted]:
+        with self.state.lock:
+            return [p for p in self.state.posts if p.path == path]
 
 
 class _Handler(http.server.BaseHTTPRequestHandler):
@@ -319,7 +325,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self._send(_page("Not found", "<p>Not found</p>"), status=404)
 
 
-class SelfSignedHTTPS:
+class SelfSignedHTTPS(_LoopbackServer):
     """An HTTPS server on 127.0.0.1 with a self-signed certificate nobody trusts."""
 
     def __init__(self, tmpdir: Any) -> None:
@@ -376,22 +382,10 @@ class SelfSignedHTTPS:
                 self.end_headers()
                 self.wfile.write(body)
 
-        self._server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
+        self._serve(Handler)
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         context.load_cert_chain(certfile)
         self._server.socket = context.wrap_socket(self._server.socket, server_side=True)
-        self.port = self._server.server_address[1]
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-
-    def __enter__(self) -> SelfSignedHTTPS:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(5)
 
 
 def _proc_stat(pid: str) -> tuple[str, str, int] | None:

@@ -60,9 +60,7 @@ def proxy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CaptureProxy]:
 @pytest.fixture
 def capture(proxy: CaptureProxy) -> CaptureProxy:
     """The module's proxy, reset for one sign-in."""
-    proxy.captured.clear()
-    proxy._saml_response = None
-    proxy.upstream_connections.clear()
+    proxy.reset()
     return proxy
 
 

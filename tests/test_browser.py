@@ -44,8 +44,7 @@ def proxy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CaptureProxy]:
 
 @pytest.fixture
 def fresh_capture(proxy: CaptureProxy) -> CaptureProxy:
-    proxy.captured.clear()
-    proxy._saml_response = None
+    proxy.reset()
     return proxy
 
 
