@@ -134,6 +134,7 @@ lint() {
     "$VENV/bin/ruff" check "${files[@]}"
     "$VENV/bin/ruff" format --check "${files[@]}"
     MYPYPATH="$REPO/keycloak:$REPO/tests" "$VENV/bin/mypy" --strict "${files[@]}"
+    "$VENV/bin/lint-imports" --no-cache
 }
 
 # The tool's main job against the local rig, in a sandbox under .rig/demo (never ~/.aws).

@@ -7,25 +7,25 @@ Only click, the standard library and light project modules are imported here, so
 from __future__ import annotations
 
 import atexit
+import contextlib
 import gc
 import json
 import logging
 import os
-import signal
-import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
 import click
 
-from awscli_saml_sso import __version__
-from awscli_saml_sso.cache import DEFAULT_MIN_REMAINING, CachedKeys
-from awscli_saml_sso.environment import SHELLS
-from awscli_saml_sso.errors import AssError, Interrupted, NeedsPerson, NoRoleError, UsageError
-from awscli_saml_sso.login import LoginOptions, login
-from awscli_saml_sso.settings import Settings
+from awscli_saml_sso import __version__, flow, keys
+from awscli_saml_sso.aws.credential_process import configure_credential_process
+from awscli_saml_sso.aws.roles import menu_lines
+from awscli_saml_sso.aws.shell import SHELLS, render, variables
+from awscli_saml_sso.errors import AssError, Interrupted, NeedsPerson, UsageError
+from awscli_saml_sso.idp.store import Settings
+from awscli_saml_sso.model import IdentityProvider, Keys, RunOptions
 
 log = logging.getLogger("awscli_saml_sso")
 
@@ -50,12 +50,14 @@ class ClickUi:
     def ask(self, prompt: str, *, default: str | None = None, hide: bool = False) -> str:
         if not self.interactive:
             raise NeedsPerson(f"an answer to {prompt!r} is needed but prompting is disabled")
-        return str(click.prompt(prompt, default=default, hide_input=hide, err=True))
+        with _aborts_as_errors():
+            return str(click.prompt(prompt, default=default, hide_input=hide, err=True))
 
     def confirm(self, prompt: str) -> bool:
         if not self.interactive:
             return False
-        return bool(click.confirm(prompt, err=True))
+        with _aborts_as_errors():
+            return bool(click.confirm(prompt, err=True))
 
     def info(self, message: str) -> None:
         click.echo(message, err=True)
@@ -65,6 +67,21 @@ class ClickUi:
 
     def result(self, message: str) -> None:
         click.echo(message, err=self.results_to_stderr)
+
+
+@contextlib.contextmanager
+def _aborts_as_errors() -> Iterator[None]:
+    """click's Abort from a prompt, as the project's error: Ctrl-C, or stdin closed."""
+    try:
+        yield
+    except click.exceptions.Abort as exc:
+        raise _abort_error(exc) from None
+
+
+def _abort_error(exc: click.exceptions.Abort) -> AssError:
+    if isinstance(exc.__context__, EOFError):
+        return UsageError("standard input closed while an answer was expected")
+    return Interrupted("interrupted by Ctrl-C")
 
 
 def setup_logging(level: str) -> None:
@@ -152,7 +169,7 @@ def _min_remaining(default: int) -> Callable[[F], F]:
 
 def _start(
     options: dict[str, Any], *, results_to_stderr: bool = False
-) -> tuple[LoginOptions, Settings, ClickUi]:
+) -> tuple[RunOptions, Settings, ClickUi]:
     """Common start of every command: logging, settings, the Ui and the core's options."""
     level = str(options.pop("log_level")).upper()
     setup_logging(level)
@@ -160,7 +177,7 @@ def _start(
     env = dict(os.environ)
     for name in SECRET_VARIABLES:
         os.environ.pop(name, None)
-    opts = LoginOptions(**options, debug=level == "DEBUG", env=env)
+    opts = RunOptions(**options, debug=level == "DEBUG", env=env)
     return opts, Settings.from_env(), ui
 
 
@@ -188,27 +205,24 @@ def cli(ctx: click.Context, /, **options: Any) -> None:
     do_clean, yes = options.pop("clean"), options.pop("yes")
     opts, settings, ui = _start(options)
     if do_clean:
-        clean(settings, ui, yes=yes)
+        flow.clean(settings, ui, yes=yes)
         return
-    login(opts, settings, ui)
+    flow.login(opts, settings, ui)
 
 
 @cli.command("credential-process")
 @IDP_OPTIONS
 @click.option("--profile", default="saml", hidden=True)
-@_min_remaining(DEFAULT_MIN_REMAINING)
+@_min_remaining(keys.DEFAULT_MIN_REMAINING)
 def credential_process(**options: Any) -> None:
     """Print keys for the AWS CLI's credential_process (JSON on stdout, nothing else).
 
     Keys come from the tool's own cache; near expiry, one headless sign-in with the stored
     username and password refreshes them for every concurrent caller.
     """
-    from awscli_saml_sso.refresh import role_keys
-
     options["no_prompt"] = True  # the AWS CLI runs us without a terminal to answer
     opts, settings, ui = _start(options, results_to_stderr=True)
-    keys = role_keys(opts, settings, ui)
-    click.echo(json.dumps(keys.process_json()))
+    click.echo(json.dumps(keys.role_keys(opts, settings, ui).process_json()))
 
 
 @cli.command("configure-profile")
@@ -221,31 +235,28 @@ def configure_profile(
     name: str, idp_nickname: str, role_arn: str, region: str | None, endpoint_url: str | None
 ) -> None:
     """Make the AWS CLI profile NAME get its keys from this tool (credential_process)."""
-    from awscli_saml_sso.profiles import configure_credential_process
-
+    known = Settings.from_env().load_idps()
     path = configure_credential_process(
-        name, idp_nickname, role_arn, region=region, endpoint_url=endpoint_url
+        name, idp_nickname, role_arn, known, region=region, endpoint_url=endpoint_url
     )
     click.echo(f"Profile {name} in {path} now signs in through {idp_nickname} as {role_arn}.")
     click.echo(f"Try it: aws --profile {name} sts get-caller-identity")
 
 
-def _keys(options: dict[str, Any]) -> tuple[CachedKeys, str]:
+def _keys(options: dict[str, Any]) -> tuple[Keys, str]:
     """Keys for exec/env: the tool's cache with --idp-nickname and --role-arn, else --profile."""
-    from awscli_saml_sso.refresh import profile_keys, region_of, role_keys
-
     opts, settings, ui = _start(options, results_to_stderr=True)
     if opts.idp_nickname and opts.role_arn:
-        keys = role_keys(opts, settings, ui)
+        found = keys.role_keys(opts, settings, ui)
     else:
-        keys = profile_keys(opts, settings, ui)
-    return keys, region_of(opts)
+        found = keys.profile_keys(opts, settings, ui)
+    return found, keys.region_of(opts)
 
 
 EXEC_OPTIONS = _options(
     IDP_OPTIONS,
     click.option("--profile", default="saml", show_default=True, help="Credentials profile."),
-    _min_remaining(DEFAULT_MIN_REMAINING),
+    _min_remaining(keys.DEFAULT_MIN_REMAINING),
 )
 
 
@@ -254,22 +265,8 @@ EXEC_OPTIONS = _options(
 @click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
 def exec(command: tuple[str, ...], **options: Any) -> None:
     """Run COMMAND with temporary keys in its environment; returns its exit code."""
-    from awscli_saml_sso.environment import child_environment, variables
-
-    keys, region = _keys(options)
-    env = child_environment(os.environ, variables(keys, region))
-    try:
-        child = subprocess.Popen(list(command), env=env)
-    except OSError as exc:
-        raise UsageError(f"cannot run {command[0]}: {exc.strerror}") from exc
-    # Ctrl-C reaches the child through the terminal; it decides how to stop, and we wait
-    # for it and pass its exit code on (a no-op handler, unlike SIG_IGN, is not inherited).
-    previous = signal.signal(signal.SIGINT, lambda *_: None)
-    try:
-        returncode = child.wait()
-    finally:
-        signal.signal(signal.SIGINT, previous)
-    sys.exit(returncode if returncode >= 0 else 128 - returncode)
+    found, region = _keys(options)
+    sys.exit(keys.run_with_keys(command, found, region))
 
 
 @cli.command()
@@ -277,26 +274,16 @@ def exec(command: tuple[str, ...], **options: Any) -> None:
 @click.option("--shell", type=click.Choice(SHELLS), default="bash", show_default=True)
 def env(shell: str, **options: Any) -> None:
     """Print shell lines that export temporary keys (eval "$(awscli_saml_sso env)")."""
-    from awscli_saml_sso.environment import render, variables
-
-    keys, region = _keys(options)
-    click.echo(render(variables(keys, region), shell), nl=False)
+    found, region = _keys(options)
+    click.echo(render(variables(found, region), shell), nl=False)
 
 
 @cli.command()
 @IDP_OPTIONS
 def roles(**options: Any) -> None:
     """Sign in and list the roles the identity provider grants, writing nothing."""
-    from awscli_saml_sso.login import fetch_assertion
-    from awscli_saml_sso.roles import menu_text
-
     opts, settings, ui = _start(options)
-    assertion = fetch_assertion(opts, settings, ui)
-    if not assertion.roles:
-        from awscli_saml_sso.roles import NO_ROLE
-
-        raise NoRoleError(NO_ROLE)
-    click.echo(menu_text(assertion.roles).split("\n", 1)[1])
+    click.echo("\n".join(menu_lines(flow.list_roles(opts, settings, ui))))
 
 
 @cli.group()
@@ -323,8 +310,6 @@ def idp_list() -> None:
 @click.option("--username", help="Username at the IdP.")
 def idp_add(nickname: str, url: str, username: str | None) -> None:
     """Add or update a stored identity provider (its IdP-initiated login URL)."""
-    from awscli_saml_sso.settings import IdentityProvider
-
     saved = Settings.from_env().save_idp(IdentityProvider(nickname, url, username))
     click.echo(f"Stored {saved.nickname}: {saved.url}")
 
@@ -337,15 +322,6 @@ def idp_remove(nickname: str) -> None:
     click.echo(f"Removed {removed.nickname}.")
 
 
-def clean(settings: Settings, ui: ClickUi, *, yes: bool) -> None:
-    """--clean: forget every stored IdP, password and browser profile, after confirmation."""
-    if not yes and not ui.confirm(f"Remove everything stored in {settings.config_dir}?"):
-        ui.info("Nothing removed.")
-        return
-    removed = settings.clean()
-    ui.result("Removed: " + ", ".join(removed) if removed else "Nothing was stored.")
-
-
 def main(argv: list[str] | None = None) -> None:
     """Entry point: run the CLI and map every failure to one sentence and an exit code."""
     # Nothing allocated so far needs collecting at exit; freezing it spares the interpreter
@@ -354,11 +330,7 @@ def main(argv: list[str] | None = None) -> None:
     try:
         cli.main(args=argv, prog_name="awscli_saml_sso", standalone_mode=False)
     except click.exceptions.Abort as exc:
-        error: click.ClickException = (
-            UsageError("standard input closed while an answer was expected")
-            if isinstance(exc.__context__, EOFError)
-            else Interrupted("interrupted by Ctrl-C")
-        )
+        error = _abort_error(exc)
         error.show()
         sys.exit(error.exit_code)
     except KeyboardInterrupt:

@@ -625,40 +625,35 @@ class Split:
 
 
 def item_split(bench: Bench) -> Split:
+    """Cold sign-ins through the installed tool, split by the spans it records (ASS_TIMINGS)."""
     split = Split()
 
     def once(index: int) -> None:
         home = bench.new_home(f"split{index}")
-        started = time.monotonic()  # CLOCK_MONOTONIC is system-wide: the child's is comparable
-        run = bench.probe(
-            home,
-            [
-                "split",
-                "--idp-nickname",
-                IDP_NICKNAME,
-                "--idp-url",
-                bench.idp_url,
-                "--username",
-                USERNAME,
-                "--endpoint-url",
-                bench.endpoint_url,
-            ],
+        spans_file = home / "work" / "spans.jsonl"
+        args = bench.sign_in_args()
+        run = run_process(
+            [str(TOOL), *args],
+            {**bench.env(home, password=True), "ASS_TIMINGS": str(spans_file)},
             timeout=180,
+            token=bench.token,
+            workdir=home / "work",
         )
-        ended = started + run.seconds
-        result = probe_result(run)
-        if result.get("warm"):
-            raise BenchError("the split's sign-in found a live IdP session: not cold")
-        steps = [("interpreter start (to the first line of the script)", result["t0"] - started)]
-        steps += [(label, seconds) for label, seconds in result["steps"]]
-        steps.append(("interpreter exit", ended - result["end"]))
-        for label, seconds in steps:
-            split.steps.setdefault(label, []).append(seconds)
-        for label, (seconds, _count) in result["calls"].items():
-            split.calls.setdefault(label, []).append(seconds)
+        expect(run, "split sign-in")
+        records = [json.loads(line) for line in spans_file.read_text().splitlines() if line]
+        spans = [span for record in records for span in record["spans"]]
+        if not any(name == "idp pages" for name, _start, _end in spans):
+            raise BenchError("the split's sign-in recorded no browser spans")
+        covered = 0.0
+        for name, start, end in spans:
+            split.steps.setdefault(name, []).append(end - start)
+            covered += end - start
+        split.steps.setdefault("rest: interpreter, imports, exit, overlap", []).append(
+            run.seconds - covered
+        )
         split.totals.append(run.seconds)
-        if result.get("vm_hwm_kib"):
-            split.peaks_kib.append(int(result["vm_hwm_kib"]))
+        if run.peak_kib:
+            split.peaks_kib.append(run.peak_kib)
 
     row = Row("7 split", None)
     bench.repeat(row, lambda index: once(index))
@@ -731,10 +726,9 @@ def print_markdown(rows: Sequence[Row]) -> None:
 
 
 def print_split(split: Split, cold_median: float | None) -> None:
-    print("\n7 time split of a cold sign-in (bench/probes.py split): the tool's own functions")
-    print("  in the order signin.browser_sign_in and login.login call them, each step timed")
-    print("  alone, one after the other, in one process (the CLI overlaps the proxy's start with")
-    print("  the browser's when the CA exists; here they are apart, to show each cost)")
+    print("\n7 time split of a cold sign-in: the spans the installed tool records (ASS_TIMINGS)")
+    print("  around its own steps; proxy and browser start overlap, the rest is what no span")
+    print("  covers (interpreter start, imports, exit)")
     if split.error:
         print(f"  error: {split.error}")
     if split.note:
@@ -758,7 +752,7 @@ def print_split(split: Split, cold_median: float | None) -> None:
             median = statistics.median(values)
             print(f"  {label:64} {_s(median)} {_s(min(values))} {_s(max(values))}")
     if split.peaks_kib:
-        print(f"\n  VmHWM at the end of the split process: {_mb(max(split.peaks_kib))} MB (max)")
+        print(f"\n  peak memory of the tool's process: {_mb(max(split.peaks_kib))} MB (max)")
     if cold_median is not None:
         print(f"  (item 1, the same sign-in through the CLI: median {cold_median:.3f} s)")
 

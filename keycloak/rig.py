@@ -5,8 +5,8 @@
 127.0.0.1:4566, then provisions the emulator with ``localstack-setup.sh``;
 ``down`` stops what the rig started; ``status`` says what runs; ``env`` prints
 shell exports; ``fetch`` only downloads Keycloak into the cache. Every fresh
-Keycloak start wipes its dev database and imports ``keycloak/realm-aws.json``,
-so that file is the one source of truth.
+Keycloak start wipes its dev database and imports every ``keycloak/realm-*.json``,
+so those files are the one source of truth (realm-aws.json is the main realm).
 
 Standard library only, so it runs before the project's virtualenv exists.
 """
@@ -145,8 +145,16 @@ def _provisioned() -> bool:
 # --- starting ---------------------------------------------------------------
 
 
+def realm_files() -> list[Path]:
+    """Every realm the rig imports: `keycloak/realm-*.json` (realm-aws.json is the main one)."""
+    return sorted(REALM_FILE.parent.glob("realm-*.json"))
+
+
 def _realm_digest() -> str:
-    return hashlib.sha256(REALM_FILE.read_bytes()).hexdigest()
+    digest = hashlib.sha256()
+    for path in realm_files():
+        digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()
 
 
 def _spawn(args: list[str], env: dict[str, str], name: str, cwd: Path) -> Service:
@@ -171,7 +179,8 @@ def _start_keycloak(tools: dict[str, str], log: Log) -> Service:
     shutil.rmtree(data / "h2", ignore_errors=True)  # a fresh start begins from the realm file
     shutil.rmtree(data / "import", ignore_errors=True)
     (data / "import").mkdir(parents=True)
-    shutil.copyfile(REALM_FILE, data / "import" / REALM_FILE.name)
+    for realm_file in realm_files():
+        shutil.copyfile(realm_file, data / "import" / realm_file.name)
     # The person's own KC_* settings (a database, a hostname...) must not leak in.
     env = {k: v for k, v in os.environ.items() if not k.startswith(("KC_", "KEYCLOAK_"))}
     env.update(

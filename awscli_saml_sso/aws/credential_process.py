@@ -1,0 +1,54 @@
+"""AWS CLI profiles that get their keys from this tool (credential_process)."""
+
+from __future__ import annotations
+
+import shlex
+import shutil
+import sys
+from collections.abc import Collection
+from pathlib import Path
+
+from awscli_saml_sso.aws import config_files
+from awscli_saml_sso.aws.saml import is_role_arn
+from awscli_saml_sso.errors import UsageError
+
+
+def tool_command() -> str:
+    """How the AWS CLI should start this tool: the absolute path of the installed script.
+
+    A bare name would depend on the PATH of whoever runs `aws` (often not our virtualenv).
+    """
+    found = shutil.which("awscli_saml_sso")
+    script = Path(sys.argv[0])
+    if script.name == "awscli_saml_sso" and script.exists():
+        return str(script.resolve())
+    return found or "awscli_saml_sso"
+
+
+def configure_credential_process(
+    name: str,
+    idp_nickname: str,
+    role_arn: str,
+    known_idps: Collection[str],
+    *,
+    region: str | None = None,
+    endpoint_url: str | None = None,
+) -> Path:
+    """Write `credential_process` (and region) for profile `name` into the AWS config file."""
+    if idp_nickname not in known_idps:
+        raise UsageError(
+            f"no identity provider is stored under the nickname {idp_nickname!r}; sign in with "
+            "it once (or `awscli_saml_sso idp add NICKNAME URL`) first"
+        )
+    if not is_role_arn(role_arn):
+        raise UsageError(f"{role_arn!r} is not an IAM role ARN")
+    words = [tool_command(), "credential-process", "--idp-nickname", idp_nickname]
+    words += ["--role-arn", role_arn]
+    if endpoint_url:
+        words += ["--endpoint-url", endpoint_url]
+    settings = {"credential_process": shlex.join(words)}
+    if region:
+        settings["region"] = region
+    path = config_files.config_file()
+    config_files.write_config(path, name, settings)
+    return path

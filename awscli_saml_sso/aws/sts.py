@@ -1,0 +1,233 @@
+"""STS AssumeRoleWithSAML (unsigned) and the GetCallerIdentity check of the new keys.
+
+boto3/botocore are imported inside the functions: the fast paths of the CLI never load them.
+The botocore session built here ignores the person's AWS files and profile variables, so a
+corrupt ~/.aws/credentials or an AWS_PROFILE naming a profile that does not exist yet cannot
+break a sign-in that needs no local keys.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+import urllib.parse
+from dataclasses import dataclass
+from datetime import timezone
+from typing import TYPE_CHECKING, Any
+
+from awscli_saml_sso.aws.saml import Assertion, Role
+from awscli_saml_sso.errors import StsError
+from awscli_saml_sso.model import Keys
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+log = logging.getLogger(__name__)
+
+DEFAULT_DURATION = 3600
+#: What STS accepts for DurationSeconds at all.
+MIN_DURATION, MAX_DURATION = 900, 43200
+
+
+@dataclass(frozen=True)
+class StsTarget:
+    """Where STS calls go: always a regional endpoint unless an explicit URL is given."""
+
+    region: str
+    endpoint_url: str | None = None
+
+
+def requested_duration(assertion: Assertion, duration: int | None) -> tuple[int, str | None]:
+    """The DurationSeconds to ask for, and a note for the person when it was lowered.
+
+    `--duration`, else the assertion's SessionDuration, else 3600; never above SessionDuration,
+    which is the most the IdP allows for this session.
+    """
+    ceiling = assertion.session_duration
+    if ceiling is not None:
+        ceiling = min(max(ceiling, MIN_DURATION), MAX_DURATION)
+    if duration is None:
+        return (ceiling or DEFAULT_DURATION), None
+    if ceiling is not None and duration > ceiling:
+        return ceiling, (
+            f"--duration {duration} is more than the {ceiling} seconds the identity provider "
+            f"allows (SessionDuration); asking for {ceiling}"
+        )
+    return duration, None
+
+
+@functools.lru_cache(maxsize=8)
+def _unsigned_client(target: StsTarget) -> Any:
+    """One unsigned STS client per region and endpoint (--all-roles makes many calls)."""
+    client = _client("sts", target, None)
+    client.meta.events.register("before-call.sts.AssumeRoleWithSAML", _encode_body_once)
+    return client
+
+
+@functools.lru_cache(maxsize=2)
+def _encoded_once(value: str) -> str:
+    return urllib.parse.quote_plus(value)
+
+
+def _form_value(value: str) -> str:
+    """Form-encode `value`; a long one (the assertion) is encoded once and remembered."""
+    return _encoded_once(value) if len(value) > 4096 else urllib.parse.quote_plus(value)
+
+
+def _encode_body_once(params: dict[str, Any], **_: Any) -> None:
+    """Form-encode the request body ourselves, the (large) assertion only once per run.
+
+    botocore would URL-encode the whole body on every call: with --all-roles and an
+    assertion of hundreds of kilobytes that alone cost ~13 ms per role. The call is unsigned,
+    so a pre-encoded body is sent as is.
+    """
+    body = params.get("body")
+    if isinstance(body, dict):
+        params["body"] = "&".join(
+            f"{urllib.parse.quote_plus(str(key))}={_form_value(str(value))}"
+            for key, value in body.items()
+        )
+
+
+@functools.lru_cache(maxsize=1)
+def _session() -> Any:
+    """One boto3 session for the run, blind to the person's AWS files and profile variables.
+
+    Building a session loads botocore's data files; sharing it makes every further client
+    (each role of --all-roles, the GetCallerIdentity check) cheap.
+    """
+    import boto3.session
+    import botocore.session
+    from botocore.configprovider import ConstantProvider
+
+    core = botocore.session.Session()
+    store = core.get_component("config_store")
+    for name, value in (
+        ("profile", None),
+        ("config_file", os.devnull),
+        ("credentials_file", os.devnull),
+        ("sts_regional_endpoints", "regional"),
+    ):
+        store.set_config_provider(name, ConstantProvider(value))
+    return boto3.session.Session(botocore_session=core)
+
+
+def _client(service: str, target: StsTarget, credentials: Keys | None) -> Any:
+    """A client for `target`: unsigned without credentials, else signed with them."""
+    from botocore import UNSIGNED
+    from botocore.config import Config
+
+    config = Config(
+        connect_timeout=10,
+        read_timeout=30,
+        retries={"mode": "standard", "max_attempts": 2},
+        signature_version=UNSIGNED if credentials is None else None,
+    )
+    keys: dict[str, str] = {}
+    if credentials is not None:
+        keys = {
+            "aws_access_key_id": credentials.access_key_id,
+            "aws_secret_access_key": credentials.secret_access_key,
+            "aws_session_token": credentials.session_token,
+        }
+    return _session().client(
+        service, region_name=target.region, endpoint_url=target.endpoint_url, config=config, **keys
+    )
+
+
+def _call(what: str, target: StsTarget, call: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    """Build the client and run one STS call inside `call`, turning every botocore error
+    into one StsError sentence: a refusal quotes AWS's message, anything else says where.
+    """
+    from botocore.exceptions import (
+        BotoCoreError,
+        ClientError,
+        EndpointConnectionError,
+        ParamValidationError,
+    )
+    from botocore.parsers import ResponseParserError
+
+    where = target.endpoint_url or f"STS in {target.region}"
+    try:
+        return call()
+    except ClientError as exc:
+        error = exc.response.get("Error", {})
+        code = error.get("Code", "error")
+        message = error.get("Message") or str(exc)
+        raise StsError(f"{what} was refused by {where}: {message} ({code})") from exc
+    except ParamValidationError as exc:
+        raise StsError(f"{what} was refused before sending: {exc}") from exc
+    except (ResponseParserError, KeyError) as exc:  # parsers raise KeyError on odd XML
+        raise StsError(f"{what} failed: {where} did not answer like STS") from exc
+    except (EndpointConnectionError, BotoCoreError) as exc:
+        log.debug("%s failed", what, exc_info=True)
+        raise StsError(f"{what} failed: could not reach {where}: {exc}") from exc
+    except ValueError as exc:  # e.g. an endpoint URL botocore cannot use
+        raise StsError(f"{what} failed: {where} is not a usable STS endpoint ({exc})") from exc
+
+
+def _duration_too_long(exc: StsError) -> bool:
+    text = str(exc.message)
+    return "DurationSeconds" in text and ("exceeds" in text or "MaxSessionDuration" in text)
+
+
+def assume_role_with_saml(
+    assertion: Assertion,
+    role: Role,
+    target: StsTarget,
+    *,
+    duration: int,
+    notify: Callable[[str], None],
+) -> Keys:
+    """Trade the assertion for temporary keys for `role`.
+
+    If STS says `duration` exceeds the role's maximum, retries once with 3600 seconds and
+    tells the person through `notify`. Raises StsError.
+    """
+
+    def attempt(seconds: int) -> dict[str, Any]:
+        return _call(
+            f"AssumeRoleWithSAML for {role.role_arn}",
+            target,
+            lambda: _unsigned_client(target).assume_role_with_saml(
+                RoleArn=role.role_arn,
+                PrincipalArn=role.principal_arn,
+                SAMLAssertion=assertion.saml_response,
+                DurationSeconds=seconds,
+            ),
+        )
+
+    try:
+        answer = attempt(duration)
+    except StsError as exc:
+        if duration == DEFAULT_DURATION or not _duration_too_long(exc):
+            raise
+        notify(
+            f"{duration} seconds is more than {role.name} allows (its MaxSessionDuration); "
+            f"retrying with {DEFAULT_DURATION} seconds"
+        )
+        answer = attempt(DEFAULT_DURATION)
+    try:
+        keys = answer["Credentials"]
+        return Keys(
+            access_key_id=keys["AccessKeyId"],
+            secret_access_key=keys["SecretAccessKey"],
+            session_token=keys["SessionToken"],
+            expiration=keys["Expiration"].astimezone(timezone.utc),
+            role_arn=role.role_arn,
+            principal_arn=role.principal_arn,
+        )
+    except (KeyError, AttributeError, ValueError) as exc:
+        where = target.endpoint_url or f"STS in {target.region}"
+        raise StsError(f"{where} answered AssumeRoleWithSAML without usable keys") from exc
+
+
+def caller_identity(credentials: Keys, target: StsTarget) -> str:
+    """The ARN STS reports for the new keys (proves they work). Raises StsError."""
+    answer = _call(
+        "GetCallerIdentity",
+        target,
+        lambda: _client("sts", target, credentials).get_caller_identity(),
+    )
+    return str(answer["Arn"])

@@ -1,0 +1,499 @@
+"""Sign in at the identity provider in the browser until the capture proxy has the assertion.
+
+With autofill on, every page is scanned (one script round trip) for visible username,
+password and one-time-code fields, found by type, autocomplete, name/id and label, never
+by one vendor's element ids. What is present is filled and submitted, page after page,
+until the capture, an error shown by the IdP, or the deadline. With autofill off, the
+person types in a visible browser and we only wait.
+
+Rules kept for the person's account: the password is asked for at most once and submitted
+at most once per run (lockout policies count attempts); the IdP's own error text is shown
+verbatim; an IdP session still alive means no form is touched at all.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit, urlunsplit
+
+from awscli_saml_sso.errors import AssError, SignInError
+from awscli_saml_sso.files import ensure_private_dir
+from awscli_saml_sso.model import Prompter, is_loopback
+
+if TYPE_CHECKING:
+    from selenium.webdriver.remote.webdriver import WebDriver
+    from selenium.webdriver.remote.webelement import WebElement
+
+    from awscli_saml_sso.browser.proxy import CaptureProxy
+
+logger = logging.getLogger(__name__)
+
+BROWSER_CLOSED = "The browser was closed before sign-in finished."
+# Where no event exists (the DOM), the page is polled at this interval.
+_POLL = 0.15
+# A page without fields must stay unchanged this long before its text counts as an
+# instruction (a push or number-matching page), so redirect pages are not announced.
+_SETTLE = 1.0
+# After the password field comes back, how long to wait for the IdP's error text.
+_ERROR_GRACE = 1.5
+_MAX_SAME_STEP = 3
+# A filled username step still on screen this long after our submit is submitted again
+# (before that, it is a single-page app still moving to its next step).
+_RESUBMIT_AFTER = 5.0
+
+# Fragments of WebDriver errors that mean the window or the whole browser is gone.
+_CLOSED_MARKERS = (
+    "no such window",
+    "invalid session id",
+    "not reachable",
+    "disconnected",
+    "target window already closed",
+    "session deleted",
+    "no such session",
+    "web view not found",
+    "not connected to devtools",
+)
+
+
+def _script(name: str) -> str:
+    """A page script shipped beside this module (package data, linted and tested on its own)."""
+    return (Path(__file__).parent / name).read_text(encoding="utf-8")
+
+
+# One round trip per poll: classify the page's visible fields, its error and instruction texts.
+# Runs in the page; returns plain values and element references.
+_SCAN_JS = _script("scan.js")
+
+# Run right before a submit: errors already on screen then are not answers to this submit.
+_MARK_SEEN_JS = _script("mark_seen.js")
+
+
+@dataclass
+class _Page:
+    """One scan of the current page, as returned by _SCAN_JS."""
+
+    doc: str
+    ready: str
+    url: str
+    title: str
+    user: WebElement | None
+    user_value: str
+    prefilled_user: bool
+    passwords: list[WebElement]
+    password_empty: bool
+    otp: WebElement | None
+    otp_value: str
+    otp_hint: str
+    submit: WebElement | None
+    errors: list[str]
+    text: str
+
+    @classmethod
+    def from_script(cls, raw: dict[str, Any]) -> _Page:
+        return cls(
+            doc=str(raw.get("doc") or ""),
+            ready=str(raw.get("ready") or ""),
+            url=str(raw.get("url") or ""),
+            title=str(raw.get("title") or ""),
+            user=raw.get("user"),
+            user_value=str(raw.get("userValue") or ""),
+            prefilled_user=bool(raw.get("prefilledUser")),
+            passwords=list(raw.get("passwords") or []),
+            password_empty=bool(raw.get("passwordEmpty")),
+            otp=raw.get("otp"),
+            otp_value=str(raw.get("otpValue") or ""),
+            otp_hint=str(raw.get("otpHint") or ""),
+            submit=raw.get("submit"),
+            errors=[str(e) for e in raw.get("errors") or []],
+            text=str(raw.get("text") or ""),
+        )
+
+
+@dataclass
+class _Run:
+    """What this sign-in has done so far: asked, filled and submitted."""
+
+    prompter: Prompter
+    username: str | None = None
+    password: str | None = None
+    submitted: bool = False
+    password_doc: str | None = None
+    otp_submits: int = 0
+    pending_code: str | None = None  # asked for but not yet submitted
+    otp_doc: str | None = None
+    step_counts: dict[str, int] = field(default_factory=dict)
+    last_submit: tuple[str, float] = ("", 0.0)  # document and time of our last submit
+    announced: set[str] = field(default_factory=set)
+    quiet_since: tuple[str, str, float] | None = None
+    last_page: _Page | None = None
+
+    def get_username(self) -> str:
+        if self.username is None:
+            self.username = self.prompter.username()
+        return self.username
+
+    def get_password(self) -> str:
+        if self.password is None:
+            self.password = self.prompter.password()
+        return self.password
+
+
+def fill_forms(
+    driver: WebDriver,
+    proxy: CaptureProxy,
+    start_url: str,
+    *,
+    prompter: Prompter,
+    autofill: bool,
+    timeout: float,
+    debug_dir: Path | None = None,
+) -> str:
+    """Open ``start_url`` and sign in until the proxy captures the SAMLResponse; return it.
+
+    Raises SignInError with the IdP's own error text, on timeout (naming the page it was
+    stuck on; with ``debug_dir`` the page source is saved there, 0600, and its path given),
+    and when the browser is closed before the capture.
+    """
+    deadline = time.monotonic() + timeout
+    run = _Run(prompter)
+    try:
+        driver.set_script_timeout(10)
+        driver.get(start_url)
+        while True:
+            if proxy.captured.is_set():
+                return _result(proxy)
+            if time.monotonic() >= deadline:
+                raise _stuck(driver, proxy, run, timeout, debug_dir)
+            if autofill:
+                _autofill_step(driver, proxy, run, deadline)
+            else:
+                _check_open(driver)
+            proxy.captured.wait(_POLL)
+    except SignInError:
+        if proxy.captured.is_set():  # the capture won the race against a closing page
+            return _result(proxy)
+        raise
+    except AssError:
+        raise  # from the prompter (e.g. a refusal to ask under --no-prompt): the CLI's to show
+    except Exception as exc:
+        if proxy.captured.is_set():
+            return _result(proxy)
+        if _is_closed(exc):
+            raise SignInError(BROWSER_CLOSED) from exc
+        raise SignInError(f"The browser failed during sign-in: {_first_line(exc)}") from exc
+
+
+def _result(proxy: CaptureProxy) -> str:
+    value = proxy.wait_for_saml_response(0)
+    if not value:  # pragma: no cover - captured is set only with a value
+        raise SignInError("The capture proxy signalled a capture without a SAMLResponse.")
+    return value
+
+
+def _autofill_step(driver: WebDriver, proxy: CaptureProxy, run: _Run, deadline: float) -> None:
+    """Scan the page once and do what it asks for: fill, submit, report or wait."""
+    page = _scan(driver)
+    if page is None:
+        return
+    run.last_page = page
+    unreachable = _unreachable(proxy, page.url)
+    if unreachable and page.title.startswith("502"):
+        raise SignInError(unreachable)
+    if page.errors and run.submitted:
+        raise SignInError(" ".join(page.errors))
+    if page.ready == "loading":
+        return
+    if len(page.passwords) > 1:
+        raise SignInError(
+            "The identity provider asks for more than one password (a password change?); "
+            f"finish that in a visible browser first. The page says: {page.text}"
+        )
+    if page.passwords and run.password_doc is not None:
+        if page.doc != run.password_doc or page.password_empty:
+            raise SignInError(_error_after_password(driver, page, deadline))
+        return  # our submit is still in flight
+    if page.otp is not None and page.otp_value and page.doc == run.otp_doc:
+        return  # our code is still in flight
+    from selenium.common.exceptions import (
+        ElementNotInteractableException,
+        StaleElementReferenceException,
+    )
+
+    try:
+        filled = _fill(run, page)
+        if filled:
+            _submit(driver, run, page, filled)
+            return
+    except (StaleElementReferenceException, ElementNotInteractableException) as exc:
+        # The page changed under us before the submit: nothing was sent, scan again.
+        logger.debug("page changed while filling: %s", _first_line(exc))
+        return
+    if page.user is None and page.otp is None and not page.passwords:
+        if _settled(run, page) and page.errors and not run.submitted:
+            # An error page with nothing to fill (e.g. a misconfigured IdP link): say so now.
+            raise SignInError(_error_page(page))
+        _announce_when_settled(run, page)
+
+
+def _refuse_unencrypted(url: str) -> None:
+    """Never type a password into a plain-http page except on this machine (a test IdP).
+
+    The start URL is checked when stored, but an IdP can redirect anywhere.
+    """
+    parts = urlsplit(url)
+    if parts.scheme == "https" or is_loopback(parts.hostname):
+        return
+    raise SignInError(
+        f"The sign-in page {_display_url(url)} is not encrypted (no https); your password was "
+        "not typed into it. Check the identity provider's URL."
+    )
+
+
+def _error_page(page: _Page) -> str:
+    """A sentence for a page that shows only an error: the browser's own, or the IdP's."""
+    text = " ".join(page.errors)
+    if page.url.startswith("chrome-error:") or text.startswith(("ERR_", "net::ERR_")):
+        return (
+            f"The browser could not open the identity provider's page ({text}); check the "
+            "login URL and that the identity provider is reachable from this machine."
+        )
+    return f"The identity provider shows an error: {text}"
+
+
+def _fill(run: _Run, page: _Page) -> list[str]:
+    """Type what the page asks for; return the kinds filled (username/password/otp)."""
+    filled: list[str] = []
+    last: WebElement | None = None
+    if page.user is not None and not page.user_value:
+        _type(page.user, run.get_username())
+        filled.append("username")
+        last = page.user
+    if page.passwords:
+        _refuse_unencrypted(page.url)
+        _type(page.passwords[0], run.get_password())
+        filled.append("password")
+        last = page.passwords[0]
+    if page.otp is not None and not page.otp_value:
+        if run.pending_code is None:
+            run.otp_submits += 1
+            if run.otp_submits > _MAX_SAME_STEP:
+                raise SignInError(
+                    f"The identity provider asked for a one-time code {_MAX_SAME_STEP} times; "
+                    f"giving up. The page says: {page.text}"
+                )
+            run.pending_code = run.prompter.mfa_code(page.otp_hint or page.title).strip()
+        _type(page.otp, run.pending_code)
+        filled.append("otp")
+        last = page.otp
+    recently_submitted_here = (
+        run.last_submit[0] == page.doc and time.monotonic() - run.last_submit[1] < _RESUBMIT_AFTER
+    )
+    if (
+        not filled
+        and page.user is not None
+        and page.user_value
+        and not page.prefilled_user
+        and not recently_submitted_here
+    ):
+        # A username step the IdP prefilled (e.g. from a login hint): just move on.
+        filled.append("username")
+        last = page.user
+    if last is not None:
+        run.quiet_since = None
+    return filled
+
+
+def _type(element: WebElement, value: str) -> None:
+    element.clear()
+    element.send_keys(value)
+
+
+def _submit(driver: WebDriver, run: _Run, page: _Page, filled: list[str]) -> None:
+    from selenium.common.exceptions import WebDriverException
+    from selenium.webdriver.common.keys import Keys
+
+    step = "+".join(filled)
+    run.step_counts[step] = run.step_counts.get(step, 0) + 1
+    if run.step_counts[step] > _MAX_SAME_STEP:
+        raise SignInError(
+            f"The sign-in page did not move on after {_MAX_SAME_STEP} tries. "
+            f"The page says: {page.text}"
+        )
+    driver.execute_script(_MARK_SEEN_JS)
+    target = page.otp if "otp" in filled else page.passwords[0] if page.passwords else page.user
+    clicked = False
+    if page.submit is not None:
+        try:
+            page.submit.click()
+            clicked = True
+        except WebDriverException as exc:
+            if _is_closed(exc):
+                raise
+            logger.debug("clicking the submit button failed (%s); pressing Enter", _first_line(exc))
+    if not clicked and target is not None:
+        target.send_keys(Keys.ENTER)
+    logger.debug("submitted %s on %s", step, _display_url(page.url))
+    run.submitted = True
+    run.last_submit = (page.doc, time.monotonic())
+    if "password" in filled:
+        run.password_doc = page.doc
+    if "otp" in filled:
+        run.otp_doc = page.doc
+        run.pending_code = None  # a code is good for one submit
+
+
+def _error_after_password(driver: WebDriver, page: _Page, deadline: float) -> str:
+    """The password field is back after we submitted it: find the IdP's reason, briefly."""
+    until = min(deadline, time.monotonic() + _ERROR_GRACE)
+    while not page.errors and time.monotonic() < until:
+        time.sleep(_POLL)
+        page = _scan(driver) or page
+    if page.errors:
+        return " ".join(page.errors)
+    return (
+        "The identity provider asked for the password again after it was submitted; "
+        f"it was not submitted twice. The page says: {page.text}"
+    )
+
+
+def _settled(run: _Run, page: _Page) -> bool:
+    """Whether this field-less page has stayed the same for _SETTLE seconds."""
+    if page.ready != "complete":
+        run.quiet_since = None
+        return False
+    now = time.monotonic()
+    if run.quiet_since is None or run.quiet_since[:2] != (page.doc, page.text):
+        run.quiet_since = (page.doc, page.text, now)
+        return False
+    return now - run.quiet_since[2] >= _SETTLE
+
+
+def _announce_when_settled(run: _Run, page: _Page) -> None:
+    """Tell the person what a waiting page (push, number matching) asks, once per text."""
+    if page.text and page.text not in run.announced and _settled(run, page):
+        run.announced.add(page.text)
+        run.prompter.info(page.text)
+
+
+def _scan(driver: WebDriver) -> _Page | None:
+    """Scan the current page; None while it is between documents (navigation in flight)."""
+    from selenium.common.exceptions import (
+        JavascriptException,
+        StaleElementReferenceException,
+        TimeoutException,
+    )
+
+    try:
+        raw = driver.execute_script(_SCAN_JS)
+    except (JavascriptException, StaleElementReferenceException, TimeoutException) as exc:
+        logger.debug("page scan skipped: %s", _first_line(exc))
+        return None
+    if not isinstance(raw, dict):
+        return None
+    return _Page.from_script(raw)
+
+
+def _check_open(driver: WebDriver) -> None:
+    """Raise SignInError if the person closed the browser; follow a tab that is still open."""
+    from selenium.common.exceptions import NoSuchWindowException
+
+    try:
+        handles = driver.window_handles
+    except Exception as exc:
+        if _is_closed(exc):
+            raise SignInError(BROWSER_CLOSED) from exc
+        raise
+    if not handles:
+        raise SignInError(BROWSER_CLOSED)
+    try:
+        driver.current_window_handle  # noqa: B018 - raises if our tab was closed
+    except NoSuchWindowException:
+        driver.switch_to.window(handles[-1])
+
+
+def _is_closed(exc: BaseException) -> bool:
+    """Whether an exception from Selenium means the window or the browser is gone."""
+    from selenium.common.exceptions import InvalidSessionIdException, NoSuchWindowException
+
+    if isinstance(exc, (NoSuchWindowException, InvalidSessionIdException)):
+        return True
+    if "timeout" in type(exc).__name__.lower():
+        return False  # a driver that stopped answering is not a closed window
+    if isinstance(exc, (ConnectionError, OSError)):
+        return True  # the driver process is gone: connection refused or reset
+    name = type(exc).__module__
+    if name.startswith(("urllib3", "http.client")):
+        return True
+    text = str(exc).lower()
+    return any(marker in text for marker in _CLOSED_MARKERS)
+
+
+def _unreachable(proxy: CaptureProxy, url: str) -> str | None:
+    """A sentence about the proxy's failure to reach the page's host, if it failed."""
+    try:
+        host = urlsplit(url).hostname or ""
+    except ValueError:
+        return None
+    error = proxy.upstream_failures.get(host)
+    if error is None:
+        return None
+    return f"The capture proxy could not reach {host}: {error}."
+
+
+def _stuck(
+    driver: WebDriver, proxy: CaptureProxy, run: _Run, timeout: float, debug_dir: Path | None
+) -> SignInError:
+    """Build the timeout error naming the page it was stuck on; save the page with debug_dir."""
+    title, url = "", ""
+    if run.last_page is not None:
+        title, url = run.last_page.title, run.last_page.url
+    try:
+        title, url = driver.title or title, driver.current_url or url
+    except Exception:
+        logger.debug("could not read the page at timeout", exc_info=True)
+    message = (
+        f"Sign-in did not finish within {timeout:g} seconds; "
+        f'it was stuck on the page "{title}" at {_display_url(url)}.'
+    )
+    unreachable = _unreachable(proxy, url)
+    if unreachable:
+        message += f" {unreachable}"
+    if debug_dir is not None:
+        saved = _save_page(driver, debug_dir)
+        if saved is not None:
+            message += f" The page was saved to {saved}."
+    return SignInError(message)
+
+
+def _save_page(driver: WebDriver, debug_dir: Path) -> Path | None:
+    """Write the page source to a new 0600 file in debug_dir; None if that fails."""
+    try:
+        source = driver.page_source
+        ensure_private_dir(debug_dir)
+        path = debug_dir / f"signin-stuck-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.html"
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(source)
+    except Exception:
+        logger.debug("could not save the page source", exc_info=True)
+        return None
+    return path
+
+
+def _display_url(url: str) -> str:
+    """The URL without query and fragment: those often carry one-time session codes."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return url
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, "", ""))
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(getattr(exc, "msg", None) or exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

@@ -1,0 +1,105 @@
+"""The browser capture of an assertion: proxy and browser lifetimes around the form-filling loop.
+
+selenium and mitmproxy load inside `capture_assertion`, only when a browser is needed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+from awscli_saml_sso import timing
+from awscli_saml_sso.browser.autofill import fill_forms
+from awscli_saml_sso.browser.ca import ensure_ca
+from awscli_saml_sso.browser.chromium import open_browser
+from awscli_saml_sso.browser.discovery import resolve_browser
+from awscli_saml_sso.browser.proxy import CaptureProxy, free_loopback_port
+from awscli_saml_sso.model import Prompter
+
+log = logging.getLogger(__name__)
+
+HEADLESS_TIMEOUT = 120.0
+VISIBLE_TIMEOUT = 300.0
+
+
+@dataclass(frozen=True)
+class BrowserPlan:
+    """How one capture drives the browser, and where it keeps its files."""
+
+    browser: str | None  # a name, or None for the first installed one
+    driver_path: Path | None
+    visible: bool
+    autofill: bool  # False: the person types everything (--use-browser)
+    timeout: float | None
+    profile_dir: Path  # the IdP's persistent browser profile
+    ca_dir: Path  # the capture proxy's CA
+    debug_dir: Path | None = None  # where a stuck page is saved (--log-level DEBUG)
+
+    @property
+    def time_limit(self) -> float:
+        return self.timeout or (VISIBLE_TIMEOUT if self.visible else HEADLESS_TIMEOUT)
+
+
+@dataclass(frozen=True)
+class Capture:
+    """A captured SAMLResponse (base64, as posted) and the browser that captured it."""
+
+    saml_response: str
+    browser: str
+
+
+def browser_name(plan: BrowserPlan) -> str:
+    """The browser this plan will drive (raises BrowserNotFound / UsageError early)."""
+    return resolve_browser(plan.browser, plan.driver_path).name
+
+
+def start_proxy(ca_dir: Path, lifetimes: contextlib.ExitStack) -> CaptureProxy:
+    """Start the capture proxy so that the browser can start at the same time.
+
+    The browser needs the proxy's port and its CA's pin. The port is chosen up front and the
+    CA is read (or created, on a first run) before mitmproxy starts, so mitmproxy's import
+    and start (~0.4 s) overlap the browser's start-up.
+    """
+    pin = ensure_ca(ca_dir)
+    proxy = CaptureProxy(ca_dir, port=free_loopback_port())
+    lifetimes.callback(proxy.stop)
+    proxy.begin()
+    proxy.ca_spki_sha256 = pin
+    return proxy
+
+
+def capture_assertion(url: str, plan: BrowserPlan, prompter: Prompter) -> Capture:
+    """Open the IdP-initiated `url` in a browser behind the capture proxy and return the
+    SAMLResponse the IdP posts to AWS. Raises SignInError, UsageError, BrowserNotFound.
+    """
+    spec = resolve_browser(plan.browser, plan.driver_path)
+    with contextlib.ExitStack() as lifetimes:  # unwound last-in first-out: browser, then proxy
+        with timing.span("proxy start"):
+            proxy = start_proxy(plan.ca_dir, lifetimes)
+        with timing.span("browser start"):
+            driver = lifetimes.enter_context(
+                open_browser(
+                    spec,
+                    headless=not plan.visible,
+                    profile_dir=plan.profile_dir,
+                    proxy_port=proxy.requested_port,
+                    ca_spki_sha256=proxy.ca_spki_sha256,
+                    profile_wait=plan.time_limit,
+                )
+            )
+            proxy.wait_ready()
+        with timing.span("idp pages"):
+            saml_response = fill_forms(
+                driver,
+                proxy,
+                url,
+                prompter=prompter,
+                autofill=plan.autofill,
+                timeout=plan.time_limit,
+                debug_dir=plan.debug_dir,
+            )
+        teardown_started = timing.now()
+    timing.record("browser teardown", teardown_started)
+    return Capture(saml_response, spec.name)

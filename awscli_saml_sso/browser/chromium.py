@@ -1,0 +1,300 @@
+"""The browser: start Chromium, Google Chrome or Microsoft Edge through Selenium behind the
+capture proxy, and tear it down completely on every path.
+
+The browser trusts our capture proxy's key only (``--ignore-certificate-errors-spki-list``),
+keeps one persistent profile per identity provider (so the IdP's session survives between
+runs), and no browser or driver process survives it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from awscli_saml_sso.browser import processes
+from awscli_saml_sso.browser.discovery import (
+    DRIVERS,
+    UNSUPPORTED,
+    BrowserNotFound,
+    BrowserSpec,
+    download_driver,
+)
+from awscli_saml_sso.browser.profile import locked_profile
+from awscli_saml_sso.errors import SignInError, UsageError
+from awscli_saml_sso.limits import TimeLimitExceeded, call_with_time_limit
+
+if TYPE_CHECKING:
+    from selenium.webdriver.remote.webdriver import WebDriver
+
+logger = logging.getLogger(__name__)
+
+_WINDOW_SIZE = "1280,900"
+_QUIT_TIMEOUT = 5.0
+
+
+def _chromium_options(
+    spec: BrowserSpec, *, headless: bool, profile_dir: Path, proxy_port: int, ca_spki_sha256: str
+) -> Any:
+    from selenium.webdriver.chrome.options import Options as ChromeOptions
+    from selenium.webdriver.edge.options import Options as EdgeOptions
+
+    options = EdgeOptions() if spec.name == "edge" else ChromeOptions()
+    if spec.binary is not None:
+        options.binary_location = str(spec.binary)
+    arguments = [
+        f"--proxy-server=http://127.0.0.1:{proxy_port}",
+        # Without this Chromium sends localhost directly, so a local IdP would bypass us.
+        "--proxy-bypass-list=<-loopback>",
+        # Trust the capture proxy's CA key and nothing else; never all certificates.
+        f"--ignore-certificate-errors-spki-list={ca_spki_sha256}",
+        f"--user-data-dir={profile_dir}",
+        "--no-first-run",
+        "--no-default-browser-check",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--disable-default-apps",
+        "--disable-extensions",
+        f"--window-size={_WINDOW_SIZE}",
+        # DevTools over a pipe instead of a port: when the driver dies, Chromium exits with it.
+        "--remote-debugging-pipe",
+    ]
+    if sys.platform.startswith("linux"):
+        # No desktop keyring prompt on every run; the profile directory is 0700.
+        arguments.append("--password-store=basic")
+    elif sys.platform == "darwin":
+        arguments.append("--use-mock-keychain")
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        arguments.append("--no-sandbox")  # Chromium refuses to start as root with its sandbox
+    if headless:
+        arguments.append("--headless=new")
+    for argument in arguments:
+        options.add_argument(argument)
+    options.add_experimental_option(
+        "prefs",
+        {
+            # The password must never be stored by the browser in the profile.
+            "credentials_enable_service": False,
+            "profile.password_manager_enabled": False,
+            # Leak detection would send a hash of the typed credentials to Google.
+            "profile.password_manager_leak_detection": False,
+            "autofill.profile_enabled": False,
+            "autofill.credit_card_enabled": False,
+            # "Continue where you left off": Chromium then keeps session cookies across
+            # restarts, so the IdP's session (often a session cookie) survives between runs.
+            "session.restore_on_startup": 1,
+        },
+    )
+    # Commands return at once; fill_forms polls the page itself, with its own deadline.
+    options.page_load_strategy = "none"
+    return options
+
+
+def _quit(driver: WebDriver) -> None:
+    """driver.quit(), bounded in time: a wedged driver must not stall the teardown."""
+    try:
+        call_with_time_limit(lambda: _quietly_quit(driver), _QUIT_TIMEOUT, "driver-quit")
+    except TimeLimitExceeded:
+        logger.debug("driver.quit() did not return in time; killing the browser")
+
+
+def _quietly_quit(driver: WebDriver) -> None:
+    try:
+        # Leave a blank tab as the session Chromium restores next time, not an IdP page.
+        driver.get("about:blank")
+    except Exception:
+        logger.debug("could not blank the page before quitting", exc_info=True)
+    try:
+        driver.quit()
+    except Exception:
+        logger.debug("driver.quit() failed", exc_info=True)
+
+
+@contextlib.contextmanager
+def open_browser(
+    spec: BrowserSpec,
+    *,
+    headless: bool,
+    profile_dir: Path,
+    proxy_port: int,
+    ca_spki_sha256: str,
+    start_timeout: float = 30.0,
+    profile_wait: float = 0.0,
+) -> Iterator[WebDriver]:
+    """Start the browser behind the capture proxy and yield its Selenium WebDriver.
+
+    On leaving (normally, on an exception or on KeyboardInterrupt) the driver is quit
+    within a bounded time and the driver's whole process group is killed.
+
+    Raises SignInError when the profile stays in use by another run for `profile_wait`
+    seconds or the browser cannot start, UsageError when a visible browser has no display,
+    and BrowserNotFound when no driver can be found or downloaded.
+    """
+    if spec.name in UNSUPPORTED:
+        raise BrowserNotFound(UNSUPPORTED[spec.name])
+    if not headless and sys.platform.startswith("linux"):
+        if not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+            raise UsageError(
+                "a visible browser (--show-browser, --use-browser) needs a display, and "
+                "neither DISPLAY nor WAYLAND_DISPLAY is set; sign in headless instead"
+            )
+    profile_dir = Path(profile_dir)
+    with locked_profile(profile_dir, profile_wait):
+        driver_path = spec.driver or download_driver(spec)
+        options = _chromium_options(
+            spec,
+            headless=headless,
+            profile_dir=profile_dir,
+            proxy_port=proxy_port,
+            ca_spki_sha256=ca_spki_sha256,
+        )
+        service = _make_service(spec, driver_path, profile_dir)
+        driver = None
+        try:
+            driver = _start_driver(spec, service, options, start_timeout)
+            yield driver
+        finally:
+            with _no_second_interrupt():
+                try:
+                    if driver is not None:
+                        _quit(driver)
+                finally:
+                    _end_driver(service)
+                    processes.end_profile_users(profile_dir)
+
+
+@contextlib.contextmanager
+def _no_second_interrupt() -> Iterator[None]:
+    """Ignore Ctrl-C during the (bounded) teardown so it cannot leave processes behind."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _die_with_parent() -> Any:
+    """A preexec_fn asking Linux to SIGKILL the driver when this process dies (even by SIGKILL).
+
+    Chromium, talking to the driver over a pipe, then exits too. Resolved before the fork:
+    the function run in the child only makes one system call.
+    """
+    if not sys.platform.startswith("linux"):
+        return None
+    import ctypes
+
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+    pr_set_pdeathsig = 1
+    sigkill = int(signal.SIGKILL)
+
+    def preexec() -> None:
+        prctl(pr_set_pdeathsig, sigkill)
+
+    return preexec
+
+
+def _end_driver(service: Any) -> None:
+    """End the driver's whole tree (driver, browser, helpers) and reap the driver."""
+    process: subprocess.Popen[bytes] | None = getattr(service, "process", None)
+    if process is None:
+        return
+    processes.end_tree(process.pid)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        process.wait(2.0)
+
+
+def _make_service(spec: BrowserSpec, driver_path: Path, profile_dir: Path) -> Any:
+    popen_kw: dict[str, Any] = {}
+    # Chromium puts its crash database under $XDG_CONFIG_HOME, not under --user-data-dir;
+    # keep it inside the profile so the tool writes nothing else in the home directory.
+    env = dict(os.environ, XDG_CONFIG_HOME=str(profile_dir / "xdg-config"))
+    if os.name == "posix":
+        # Own session: Ctrl-C in the terminal does not reach the browser before we tear it
+        # down in order, and the whole tree can be killed as one process group.
+        popen_kw["start_new_session"] = True
+        preexec = _die_with_parent()
+        if preexec is not None:
+            popen_kw["preexec_fn"] = preexec
+    if spec.name == "edge":
+        from selenium.webdriver.edge.service import Service as EdgeService
+
+        return EdgeService(
+            executable_path=str(driver_path),
+            log_output=subprocess.DEVNULL,
+            env=env,
+            popen_kw=popen_kw,
+        )
+    from selenium.webdriver.chrome.service import Service as ChromeService
+
+    return ChromeService(
+        executable_path=str(driver_path),
+        log_output=subprocess.DEVNULL,
+        env=env,
+        popen_kw=popen_kw,
+    )
+
+
+def _start_driver(spec: BrowserSpec, service: Any, options: Any, start_timeout: float) -> WebDriver:
+    """Start driver and browser; a watchdog kills them if that takes longer than start_timeout."""
+    from selenium.common.exceptions import WebDriverException
+
+    expired = threading.Event()
+
+    def watchdog() -> None:
+        expired.set()
+        _end_driver(service)
+
+    timer = threading.Timer(start_timeout, watchdog)
+    timer.daemon = True
+    started = time.monotonic()
+    timer.start()
+    try:
+        if spec.name == "edge":
+            from selenium.webdriver import Edge
+
+            driver: WebDriver = Edge(options=options, service=service)
+        else:
+            from selenium.webdriver import Chrome
+
+            driver = Chrome(options=options, service=service)
+    except WebDriverException as exc:
+        if expired.is_set():
+            raise SignInError(
+                f"{spec.name} did not start within {start_timeout:.0f} seconds."
+            ) from exc
+        raise SignInError(_start_failure(spec, exc)) from exc
+    finally:
+        timer.cancel()
+    # Bound every later command: a wedged driver must not hang the sign-in.
+    executor: Any = driver.command_executor
+    executor._client_config.timeout = 30
+    logger.debug("%s started in %.2f s", spec.name, time.monotonic() - started)
+    return driver
+
+
+def _start_failure(spec: BrowserSpec, exc: Exception) -> str:
+    text = str(getattr(exc, "msg", None) or exc).strip().splitlines()
+    first = text[0] if text else type(exc).__name__
+    if "only supports" in first:
+        return (
+            f"The driver {spec.driver} does not match the installed {spec.name} ({first}); "
+            "install the matching driver or pass --driver-path."
+        )
+    if "user data directory is already in use" in first:
+        return "Another browser is using the sign-in profile; close it and try again."
+    return f"{spec.name} could not be started through {DRIVERS[spec.name]}: {first}"

@@ -1,0 +1,47 @@
+"""The persistent browser profile of one identity provider: private, one run at a time."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+
+from awscli_saml_sso.errors import LocalFileError, SignInError
+from awscli_saml_sso.files import ensure_private_dir, locked
+
+logger = logging.getLogger(__name__)
+
+# Chromium's markers that a profile is in use; left behind when a browser crashed.
+_SINGLETON_FILES = ("SingletonLock", "SingletonSocket", "SingletonCookie")
+_PROFILE_LOCK_NAME = "awscli_saml_sso"  # files.locked() adds ".lock"
+
+
+@contextlib.contextmanager
+def locked_profile(profile_dir: Path, wait: float) -> Iterator[None]:
+    """Hold an exclusive lock on the profile for the browser's lifetime.
+
+    A second run on the same profile waits at most `wait` seconds (e.g. another
+    credential_process refresh at the same IdP), then fails, instead of waiting on Chromium.
+    While we hold the lock any Chromium "Singleton" markers are leftovers of a crashed run.
+    """
+    ensure_private_dir(profile_dir)
+    try:
+        profile_dir.chmod(0o700)  # it holds the IdP's session cookies, whoever created it
+    except OSError as exc:
+        raise SignInError(f"Cannot make the browser profile {profile_dir} private: {exc}.") from exc
+    hold = contextlib.ExitStack()
+    try:
+        hold.enter_context(locked(profile_dir / _PROFILE_LOCK_NAME, timeout=wait))
+    except LocalFileError:
+        raise SignInError(
+            f"Another sign-in is using the browser profile {profile_dir}; "
+            "wait for it to finish and try again."
+        ) from None
+    with hold:
+        for marker in _SINGLETON_FILES:
+            path = profile_dir / marker
+            if path.is_symlink() or path.exists():
+                logger.debug("removing stale %s from %s", marker, profile_dir)
+                path.unlink(missing_ok=True)
+        yield

@@ -1,0 +1,382 @@
+"""The capture proxy: an in-process mitmproxy that takes the SAMLResponse out of the browser.
+
+The browser signs in through this proxy. When the identity provider's page posts the
+assertion to AWS's sign-in endpoint, the proxy answers that POST itself with a small
+"sign-in complete" page and keeps the assertion: it is never forwarded to AWS. All other
+traffic passes through unchanged, with upstream TLS verification on.
+
+The proxy listens on 127.0.0.1 only, on an ephemeral port, and runs mitmproxy on its own
+asyncio loop in a daemon thread. Its CA key lives in a directory the caller chooses (the
+tool's config directory), 0700 with 0600 files; the browser trusts that CA's key alone
+(`ca_spki_sha256`), never every certificate.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import socket
+import threading
+import time
+from pathlib import Path
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+from awscli_saml_sso.browser.ca import CA_BASENAME, prepare_confdir, spki_sha256, tighten_files
+from awscli_saml_sso.errors import SignInError
+
+if TYPE_CHECKING:
+    import asyncio
+
+logger = logging.getLogger(__name__)
+
+CAPTURE_HOSTS: tuple[str, ...] = (
+    "signin.aws.amazon.com",
+    "signin.amazonaws-us-gov.com",
+    "signin.amazonaws.cn",
+)
+
+# mitmproxy keeps its master and options in module globals (mitmproxy.ctx): a second
+# instance in the same process re-points them and breaks the first one's certificates.
+_ONE_AT_A_TIME = threading.Lock()
+
+_DONE_PAGE = (
+    b"<!doctype html><html><head><meta charset='utf-8'><title>Sign-in complete</title>"
+    b"<link rel='icon' href='data:,'></head>"
+    b"<body style='font-family:sans-serif;margin:3em'><h1>Sign-in complete</h1>"
+    b"<p>Sign-in complete, you can close this window.</p></body></html>"
+)
+_NO_ASSERTION_PAGE = (
+    b"<!doctype html><html><head><meta charset='utf-8'><title>No SAMLResponse</title></head>"
+    b"<body><p>The identity provider posted to AWS without a SAMLResponse.</p></body></html>"
+)
+
+
+def is_capture_request(host: str, method: str, path: str) -> bool:
+    """Tell whether a request is the assertion post to AWS that the proxy must answer itself.
+
+    Regional endpoints (``us-east-1.signin.aws.amazon.com``) and the per-ACS paths
+    (``/saml/acs/...``) are AWS sign-in endpoints too, so they are captured as well.
+    """
+    host = host.lower().rstrip(".")
+    on_aws = any(host == h or host.endswith("." + h) for h in CAPTURE_HOSTS)
+    first_segment = path.split("?", 1)[0].lstrip("/").split("/", 1)[0]
+    return on_aws and method.upper() == "POST" and first_segment == "saml"
+
+
+class _MitmLogBridge(logging.Handler):
+    """Re-emit mitmproxy's log records at DEBUG on our logger, and nothing on the terminal.
+
+    Our stdout may carry credential_process JSON and stderr is the person's, so mitmproxy's
+    own warnings (client disconnects, TLS handshakes the browser aborted) are debug detail.
+    Only the message is forwarded; mitmproxy logs no request bodies without its dumper addon.
+    """
+
+    def emit(self, record: logging.LogRecord) -> None:
+        # A malformed record must never break the proxy.
+        with contextlib.suppress(Exception):
+            logger.debug("mitmproxy: %s", record.getMessage())
+
+
+class _CaptureAddon:
+    """mitmproxy addon: answers the assertion post locally and records upstream connections."""
+
+    def __init__(self, owner: CaptureProxy) -> None:
+        self._owner = owner
+
+    def running(self) -> None:
+        from mitmproxy import ctx
+
+        master: Any = ctx.master
+        addrs = master.addons.get("proxyserver").listen_addrs()
+        self._owner._on_running(addrs)
+
+    def server_connect(self, data: Any) -> None:
+        address = data.server.address
+        if address is not None:
+            self._owner.upstream_connections.append((str(address[0]), int(address[1])))
+
+    def tls_failed_server(self, data: Any) -> None:
+        server = data.context.server
+        self._owner._on_upstream_error(server.address, server.error or "TLS handshake failed")
+
+    def server_connect_error(self, data: Any) -> None:
+        self._owner._on_upstream_error(data.server.address, data.server.error or "connect failed")
+
+    def request(self, flow: Any) -> None:
+        from mitmproxy import http
+
+        req = flow.request
+        if not is_capture_request(req.pretty_host, req.method, req.path):
+            if req.path == "/favicon.ico" and is_capture_request(req.pretty_host, "POST", "/saml"):
+                # The "sign-in complete" page lives on an AWS host: keep its icon local too.
+                flow.response = http.Response.make(204)
+            return
+        # Answering here means mitmproxy never opens a connection to AWS (lazy strategy).
+        value = req.urlencoded_form.get("SAMLResponse") if req.urlencoded_form else None
+        if not value:
+            logger.debug("POST to %s%s carried no SAMLResponse", req.pretty_host, req.path)
+            flow.response = http.Response.make(
+                400, _NO_ASSERTION_PAGE, {"Content-Type": "text/html; charset=utf-8"}
+            )
+            return
+        logger.debug(
+            "captured the SAMLResponse posted to %s (%d chars)", req.pretty_host, len(value)
+        )
+        flow.response = http.Response.make(
+            200,
+            _DONE_PAGE,
+            {"Content-Type": "text/html; charset=utf-8", "Cache-Control": "no-store"},
+        )
+        self._owner._on_capture(value)
+
+
+def _quiet_exception_handler(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+    logger.debug(
+        "capture proxy loop: %s", context.get("message"), exc_info=context.get("exception")
+    )
+
+
+async def _cancel_other_tasks() -> None:
+    """Cancel the connection handlers still open at shutdown and wait for them, quietly."""
+    import asyncio
+
+    current = asyncio.current_task()
+    tasks = [t for t in asyncio.all_tasks() if t is not current and not t.done()]
+    for task in tasks:
+        task.cancel()
+    if tasks:
+        await asyncio.wait(tasks, timeout=2.0)
+
+
+def free_loopback_port() -> int:
+    """A port free on 127.0.0.1 right now, so the browser can be told it before we listen."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+class CaptureProxy:
+    """Context manager running the capture proxy for one sign-in.
+
+    ``port`` and ``ca_spki_sha256`` are available once the ``with`` block is entered.
+    Entering raises SignInError when mitmproxy cannot start within ``start_timeout``;
+    leaving always stops the proxy, joins its thread and frees the port.
+    """
+
+    def __init__(self, confdir: Path, *, start_timeout: float = 10.0, port: int = 0) -> None:
+        self.confdir = Path(confdir)
+        self.start_timeout = start_timeout
+        self.requested_port = port  # 0: any free port, known once listening
+        self.port: int = 0
+        self.ca_spki_sha256: str = ""
+        self.captured = threading.Event()
+        # Diagnostics: which upstream servers the proxy connected to, and TLS failures.
+        self.upstream_connections: list[tuple[str, int]] = []
+        self.upstream_errors: list[str] = []
+        self.upstream_failures: dict[str, str] = {}  # host -> last error
+        self._saml_response: str | None = None
+        self._ready = threading.Event()
+        self._start_error: BaseException | None = None
+        self._listen_addrs: list[Any] = []
+        self._thread: threading.Thread | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._master: Any = None
+        self._bridge: _MitmLogBridge | None = None
+        self._saved_propagate = True
+        self._holds_lock = False
+        self._began = 0.0
+        self._listening = False
+
+    # -- lifecycle ---------------------------------------------------------------------
+
+    def __enter__(self) -> CaptureProxy:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def start(self) -> None:
+        """Start mitmproxy and wait until it listens; raises SignInError if it cannot."""
+        self.begin()
+        self.wait_ready()
+
+    def begin(self) -> None:
+        """Start mitmproxy in its thread without waiting (importing it takes ~0.4 s, which
+        can overlap the browser's start-up); `wait_ready()` waits. Call `stop()` on every path.
+        """
+        if not _ONE_AT_A_TIME.acquire(blocking=False):
+            raise SignInError("Another capture proxy is already running in this process.")
+        self._holds_lock = True
+        self._began = time.monotonic()
+        try:
+            prepare_confdir(self.confdir)
+            self._install_log_bridge()
+            self._thread = threading.Thread(
+                target=self._thread_main, name="capture-proxy", daemon=True
+            )
+            self._thread.start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def wait_ready(self) -> None:
+        """Wait until the proxy listens and its CA is known; raises SignInError if it fails."""
+        if self._listening:
+            return
+        try:
+            self._wait_listening()
+        except BaseException:
+            self.stop()
+            raise
+        self._listening = True
+        logger.debug(
+            "capture proxy listening on 127.0.0.1:%d (%.3f s)",
+            self.port,
+            time.monotonic() - self._began,
+        )
+
+    def _wait_listening(self) -> None:
+        if not self._ready.wait(self.start_timeout) or self._start_error or not self.port:
+            reason = self._start_error or "it did not start listening in time"
+            raise SignInError(f"The capture proxy could not start: {reason}.")
+        try:
+            tighten_files(self.confdir)
+            cert = (self.confdir / f"{CA_BASENAME}-ca-cert.pem").read_bytes()
+            self.ca_spki_sha256 = spki_sha256(cert)
+        except (OSError, ValueError) as exc:
+            raise SignInError(
+                f"The capture proxy's CA in {self.confdir} is unusable: {exc}."
+            ) from exc
+
+    def stop(self) -> None:
+        """Stop mitmproxy and join its thread; safe to call more than once."""
+        thread, self._thread = self._thread, None
+        if thread is not None:
+            master, loop = self._master, self._loop
+            if master is not None and loop is not None and not loop.is_closed():
+                # The loop may close between the check and the call.
+                with contextlib.suppress(RuntimeError):
+                    master.shutdown()
+            thread.join(10.0)
+            if thread.is_alive():  # pragma: no cover - mitmproxy wedged; the thread is a daemon
+                logger.debug("capture proxy thread did not stop within 10 s")
+        self._remove_log_bridge()
+        if self._holds_lock:
+            self._holds_lock = False
+            _ONE_AT_A_TIME.release()
+
+    # -- results -----------------------------------------------------------------------
+
+    def wait_for_saml_response(self, timeout: float) -> str | None:
+        """Wait up to ``timeout`` seconds for the capture; the base64 SAMLResponse or None."""
+        if self.captured.wait(max(0.0, timeout)):
+            return self._saml_response
+        return None
+
+    def reset(self) -> None:
+        """Forget the last capture and the upstream diagnostics, for another sign-in."""
+        self.captured.clear()
+        self._saml_response = None
+        self.upstream_connections.clear()
+        self.upstream_errors.clear()
+        self.upstream_failures.clear()
+
+    @property
+    def saml_response(self) -> str | None:
+        """The captured base64 SAMLResponse, or None before the capture."""
+        return self._saml_response
+
+    # -- called from the proxy thread ----------------------------------------------------
+
+    def _on_running(self, addrs: list[Any]) -> None:
+        self._listen_addrs = list(addrs)
+        for addr in addrs:
+            if addr[0] == "127.0.0.1" and addr[1]:
+                self.port = int(addr[1])
+        self._ready.set()
+
+    def _on_upstream_error(self, address: Any, error: str) -> None:
+        host = str(address[0]) if address else "?"
+        self.upstream_errors.append(f"{host}: {error}")
+        self.upstream_failures[host] = error
+
+    def _on_capture(self, value: str) -> None:
+        if not self.captured.is_set():
+            self._saml_response = value
+            self.captured.set()
+
+    def _thread_main(self) -> None:
+        try:
+            import asyncio
+
+            asyncio.run(self._serve())
+        except BaseException as exc:  # reported to the starting thread, never printed
+            logger.debug("capture proxy stopped with an error", exc_info=True)
+            if not self._ready.is_set():
+                self._start_error = exc
+        finally:
+            self._ready.set()
+
+    async def _serve(self) -> None:
+        import asyncio
+
+        from mitmproxy import addons, master, options
+
+        loop = asyncio.get_running_loop()
+        # Errors from connections torn down at shutdown would otherwise reach asyncio's
+        # default handler, which prints them on stderr.
+        loop.set_exception_handler(_quiet_exception_handler)
+        self._loop = loop
+        opts: Any = options.Options(
+            confdir=str(self.confdir),
+            listen_host="127.0.0.1",
+            listen_port=self.requested_port,
+            ssl_insecure=False,
+        )
+        # A bare Master with the default addons: DumpMaster would add the flow dumper, the
+        # terminal log and an error check that prints and calls sys.exit in this thread.
+        m: Any = master.Master(opts)
+        m.addons.add(*addons.default_addons())  # type: ignore[no-untyped-call]
+        m.addons.add(_CaptureAddon(self))
+        # These options are registered by the addons, so they can be set only now.
+        # "lazy": never connect upstream before a request needs it, so the captured post
+        # never opens a connection to AWS.
+        opts.update(connection_strategy="lazy", onboarding=False, command_history=False)
+        cafile = os.environ.get("SSL_CERT_FILE")
+        if cafile:
+            # Honour the conventional override so a corporate CA can verify the IdP upstream.
+            opts.update(ssl_verify_upstream_trusted_ca=cafile)
+        self._master = m
+        try:
+            await m.run()
+        finally:
+            # mitmproxy's shutdown leaves its listening socket open; close it so the port
+            # is free when stop() returns.
+            proxyserver = m.addons.get("proxyserver")
+            if proxyserver is not None:
+                await proxyserver.servers.update([])
+            await _cancel_other_tasks()
+
+    # -- logging -----------------------------------------------------------------------
+
+    def _install_log_bridge(self) -> None:
+        mitm_logger = logging.getLogger("mitmproxy")
+        self._saved_propagate = mitm_logger.propagate
+        self._bridge = _MitmLogBridge(logging.DEBUG)
+        mitm_logger.addHandler(self._bridge)
+        mitm_logger.propagate = False
+
+    def _remove_log_bridge(self) -> None:
+        if self._bridge is not None:
+            mitm_logger = logging.getLogger("mitmproxy")
+            mitm_logger.removeHandler(self._bridge)
+            mitm_logger.propagate = self._saved_propagate
+            self._bridge = None

@@ -1,0 +1,1 @@
+"""Where you sign in: stored identity providers, choosing one, passwords in the OS keyring."""

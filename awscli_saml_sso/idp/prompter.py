@@ -1,0 +1,79 @@
+"""What the form-filling loop types, and where it comes from: options, the keyring, the
+environment or the person at the terminal; and what is kept after a successful sign-in.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+from awscli_saml_sso.idp import passwords
+from awscli_saml_sso.idp.store import Settings
+from awscli_saml_sso.model import IdentityProvider, RunOptions, Ui, require_interactive
+
+
+@dataclass
+class TerminalPrompter:
+    """Answers autofill's questions from options, the keyring, the environment or the terminal.
+
+    A typed password never shows in `repr`.
+    """
+
+    opts: RunOptions
+    idp: IdentityProvider
+    ui: Ui = field(repr=False)
+    typed_password: str | None = field(default=None, repr=False)
+    chosen_username: str | None = None
+    _mfa_used: bool = False
+
+    def username(self) -> str:
+        if self.chosen_username is None and self.opts.username:
+            self.chosen_username = self.opts.username.strip()
+        if self.chosen_username is None:
+            stored = self.idp.username
+            if stored and (self.opts.use_stored or not self.ui.interactive):
+                self.chosen_username = stored
+            else:
+                require_interactive(self.ui, f"the username for {self.idp.nickname}")
+                self.chosen_username = self.ui.ask("Username", default=stored).strip()
+        return self.chosen_username
+
+    def password(self) -> str:
+        supplied = self.opts.env.get("ASS_PASSWORD")
+        if supplied:
+            return supplied
+        user = self.username()
+        if self.opts.use_stored or not self.ui.interactive:
+            try:
+                stored = passwords.get_password(self.idp.nickname, user)
+            except passwords.KeyringUnavailable as exc:
+                self.ui.warn(f"Cannot read the stored password: {exc}; asking for it instead.")
+                stored = None
+            if stored:
+                return stored
+        require_interactive(self.ui, f"the password of {user} at {self.idp.nickname}")
+        self.typed_password = self.ui.ask(f"Password for {user}", hide=True)
+        return self.typed_password
+
+    def mfa_code(self, hint: str) -> str:
+        given = self.opts.mfa_code or self.opts.env.get("ASS_MFA_CODE")
+        if given and not self._mfa_used:
+            self._mfa_used = True  # a code is good once; a second request needs a fresh one
+            return given.strip()
+        require_interactive(self.ui, "an MFA code (--mfa-code / ASS_MFA_CODE)")
+        if hint:
+            self.ui.info(hint)
+        return self.ui.ask("MFA code").strip()
+
+    def info(self, message: str) -> None:
+        self.ui.info(message)
+
+
+def remember(settings: Settings, idp: IdentityProvider, prompter: TerminalPrompter, ui: Ui) -> None:
+    """After a successful capture, keep the username, browser and a typed password."""
+    settings.save_idp(replace(idp, username=prompter.chosen_username or idp.username))
+    if prompter.typed_password and prompter.chosen_username:
+        try:
+            passwords.set_password(idp.nickname, prompter.chosen_username, prompter.typed_password)
+            ui.info("Password saved in the OS keyring for --use-stored.")
+        except passwords.KeyringUnavailable as exc:
+            ui.warn(f"The password was not saved: {exc}. You will be asked for it next time.")

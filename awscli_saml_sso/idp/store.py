@@ -1,0 +1,173 @@
+"""Where the tool keeps its state: stored identity providers, and passwords in the OS keyring.
+
+Layout of the config directory (`ASS_CONFIG_DIR`, default `~/.awscli_saml_sso`, mode 0700)::
+
+    idps.json          nickname -> login URL, username, browser (no secrets; 0600)
+    proxy/             the capture proxy's CA (0600 files)
+    browser/<nick>/    one persistent browser profile per IdP (IdP cookies survive runs)
+    cache/             credential_process cache (0600 files)
+    debug/             pages saved on a sign-in timeout with --log-level DEBUG
+
+Passwords live only in the OS keyring (see `passwords`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import re
+import shutil
+from collections.abc import Mapping
+from dataclasses import asdict, replace
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from awscli_saml_sso.errors import LocalFileError, UsageError
+from awscli_saml_sso.files import atomic_write, ensure_private_dir, locked
+from awscli_saml_sso.idp.passwords import delete_password
+from awscli_saml_sso.model import IdentityProvider, is_loopback
+
+log = logging.getLogger(__name__)
+
+#: What the tool creates in its config directory; --clean removes exactly these.
+OWN_ENTRIES = ("idps.json", "idps.json.lock", "proxy", "browser", "cache", "debug")
+NICKNAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+
+
+def check_nickname(nickname: str) -> str:
+    """Return the nickname if usable as a file name and menu entry, else raise UsageError."""
+    if not NICKNAME.match(nickname):
+        raise UsageError(
+            f"the nickname {nickname!r} is not valid: use 1 to 64 letters, digits, '.', '_' "
+            "or '-', starting with a letter or digit"
+        )
+    return nickname
+
+
+def check_url(url: str) -> str:
+    """Return the IdP-initiated login URL if usable, else raise UsageError.
+
+    Plain http is refused except on loopback: the password would cross the network in clear.
+    """
+    parts = urlsplit(url.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise UsageError(f"{url!r} is not an http(s) URL of an identity provider's login page")
+    if parts.scheme == "http" and not is_loopback(parts.hostname):
+        raise UsageError(
+            f"{url} uses plain http; your password would travel unencrypted. Use the https URL "
+            "(plain http is accepted only for localhost)"
+        )
+    return url.strip()
+
+
+class Settings:
+    """The tool's config directory and everything stored in it."""
+
+    def __init__(self, config_dir: Path) -> None:
+        self.config_dir = config_dir
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if env is None else env
+        configured = env.get("ASS_CONFIG_DIR")
+        return cls(
+            Path(configured).expanduser() if configured else Path.home() / ".awscli_saml_sso"
+        )
+
+    # Paths -----------------------------------------------------------------------------
+    @property
+    def idps_file(self) -> Path:
+        return self.config_dir / "idps.json"
+
+    def private_dir(self, *parts: str) -> Path:
+        """A 0700 sub-directory of the config directory, created on first use."""
+        ensure_private_dir(self.config_dir)
+        return ensure_private_dir(self.config_dir.joinpath(*parts))
+
+    def browser_profile(self, nickname: str) -> Path:
+        return self.private_dir("browser", check_nickname(nickname))
+
+    # Stored identity providers ------------------------------------------------------------
+    def load_idps(self) -> dict[str, IdentityProvider]:
+        """All stored IdPs by nickname, in the order they were added. Raises LocalFileError."""
+        try:
+            raw = self.idps_file.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return {}
+        except OSError as exc:
+            raise LocalFileError(f"cannot read {self.idps_file}: {exc.strerror}") from exc
+        try:
+            entries = json.loads(raw)
+            idps = [IdentityProvider(**entry) for entry in entries]
+        except (ValueError, TypeError) as exc:
+            raise LocalFileError(
+                f"{self.idps_file} is corrupt ({exc}); fix it or remove it with "
+                "`awscli_saml_sso --clean`"
+            ) from exc
+        return {idp.nickname: idp for idp in idps}
+
+    def _store_idps(self, idps: Mapping[str, IdentityProvider]) -> None:
+        ensure_private_dir(self.config_dir)
+        data = json.dumps([asdict(idp) for idp in idps.values()], indent=2) + "\n"
+        atomic_write(self.idps_file, data.encode("utf-8"))
+
+    def save_idp(self, idp: IdentityProvider) -> IdentityProvider:
+        """Add or update one IdP (keeps fields the new value leaves empty)."""
+        check_nickname(idp.nickname)
+        check_url(idp.url)
+        ensure_private_dir(self.config_dir)
+        with locked(self.idps_file):
+            idps = self.load_idps()
+            old = idps.get(idp.nickname)
+            if old is not None:
+                idp = replace(
+                    idp,
+                    username=idp.username or old.username,
+                    browser=idp.browser or old.browser,
+                )
+            idps[idp.nickname] = idp
+            self._store_idps(idps)
+        return idp
+
+    def remove_idp(self, nickname: str) -> IdentityProvider:
+        """Forget one IdP: its entry, its keyring password and its browser profile."""
+        ensure_private_dir(self.config_dir)
+        with locked(self.idps_file):
+            idps = self.load_idps()
+            idp = idps.pop(nickname, None)
+            if idp is None:
+                raise UsageError(f"no identity provider is stored under the nickname {nickname!r}")
+            self._store_idps(idps)
+        if idp.username:
+            delete_password(idp.nickname, idp.username)
+        shutil.rmtree(self.config_dir / "browser" / nickname, ignore_errors=True)
+        return idp
+
+    def clean(self) -> list[str]:
+        """Remove every stored password and everything this tool keeps; returns what went.
+
+        Only the tool's own entries are removed (ASS_CONFIG_DIR may point at a directory that
+        holds other files), then the directory itself if that left it empty.
+        """
+        removed: list[str] = []
+        try:
+            idps = self.load_idps()
+        except LocalFileError:
+            idps = {}  # a corrupt idps.json is removed below all the same
+        for idp in idps.values():
+            if idp.username and delete_password(idp.nickname, idp.username):
+                removed.append(f"keyring password of {idp.username} at {idp.nickname}")
+        for name in OWN_ENTRIES:
+            path = self.config_dir / name
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path)
+            elif path.exists() or path.is_symlink():
+                path.unlink()
+            else:
+                continue
+            removed.append(str(path))
+        with contextlib.suppress(OSError):  # not empty: someone else's files live there too
+            self.config_dir.rmdir()
+        return removed
