@@ -244,13 +244,9 @@ def configure_profile(
 
 
 def _keys(options: dict[str, Any]) -> tuple[Keys, str]:
-    """Keys for exec/env: the tool's cache with --idp-nickname and --role-arn, else --profile."""
+    """Keys and region for exec/env."""
     opts, settings, ui = _start(options, results_to_stderr=True)
-    if opts.idp_nickname and opts.role_arn:
-        found = keys.role_keys(opts, settings, ui)
-    else:
-        found = keys.profile_keys(opts, settings, ui)
-    return found, keys.region_of(opts)
+    return keys.command_keys(opts, settings, ui), keys.region_of(opts)
 
 
 EXEC_OPTIONS = _options(

@@ -154,6 +154,14 @@ def profile_keys(opts: RunOptions, settings: Settings, ui: Ui) -> Keys:
         ) from exc
 
 
+def command_keys(opts: RunOptions, settings: Settings, ui: Ui) -> Keys:
+    """Keys for exec and env: the tool's cache with --idp-nickname and --role-arn, else the
+    --profile of the credentials file (signing in first when they are stale)."""
+    if opts.idp_nickname and opts.role_arn:
+        return role_keys(opts, settings, ui)
+    return profile_keys(opts, settings, ui)
+
+
 def region_of(opts: RunOptions) -> str:
     """The region handed to `exec` and `env`: the one region rule for the requested role."""
     return region_for(opts.role_arn, opts.region, opts.env)
