@@ -49,6 +49,7 @@ def open_aws_console(opts: RunOptions, settings: Settings, ui: Ui, request: Cons
     Raises UsageError for a bad duration, StsError when the sign-in endpoint refuses.
     """
     duration, note = console.console_duration(request.duration, chained=bool(opts.chain_role_arn))
+    console.federation_override(opts.env)  # checked before anyone signs in
     found = source(opts, settings, ui)()
     partition = console.partition_for(found.role_arn or opts.role_arn or "", opts.env)
     if note:

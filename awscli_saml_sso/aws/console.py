@@ -53,17 +53,19 @@ def partition_for(role_arn: str, env: Mapping[str, str]) -> Partition:
     if partition not in PARTITIONS:
         raise UsageError(f"the AWS console of the {partition!r} partition is not known")
     chosen = PARTITIONS[partition]
+    override = federation_override(env)
+    return Partition(override, chosen.console_url) if override else chosen
+
+
+def federation_override(env: Mapping[str, str]) -> str | None:
+    """ASS_FEDERATION_URL when set; UsageError unless https, or http on loopback."""
     override = (env.get(FEDERATION_URL_VARIABLE) or "").strip()
-    if override:
-        parts = urllib.parse.urlsplit(override)
-        if not (
-            parts.scheme == "https" or (parts.scheme == "http" and is_loopback(parts.hostname))
-        ):
-            raise UsageError(
-                f"{FEDERATION_URL_VARIABLE} must be an https URL (http only on loopback)"
-            )
-        chosen = Partition(override, chosen.console_url)
-    return chosen
+    if not override:
+        return None
+    parts = urllib.parse.urlsplit(override)
+    if not (parts.scheme == "https" or (parts.scheme == "http" and is_loopback(parts.hostname))):
+        raise UsageError(f"{FEDERATION_URL_VARIABLE} must be an https URL (http only on loopback)")
+    return override
 
 
 def console_duration(duration: int | None, *, chained: bool) -> tuple[int, str | None]:
@@ -95,24 +97,25 @@ def signin_token(keys: Keys, partition: Partition, duration: int) -> str:
     query = urllib.parse.urlencode(
         {"Action": "getSigninToken", "SessionDuration": str(duration), "Session": session}
     )
-    import urllib.error  # urllib.request loads http.client and ssl: only here
-    import urllib.request
+    # urllib.request loads http.client and ssl: only here (`as`: `urllib` stays the module's).
+    import urllib.error as url_error
+    import urllib.request as url_request
 
     where = urllib.parse.urlsplit(partition.federation_url).netloc
     # https, or http on loopback only (partition_for): no other scheme reaches here.
-    request = urllib.request.Request(  # noqa: S310
+    request = url_request.Request(  # noqa: S310
         f"{partition.federation_url}?{query}", headers={"Accept": "application/json"}
     )
     try:
-        with urllib.request.urlopen(request, timeout=TIMEOUT) as answer:  # noqa: S310
+        with url_request.urlopen(request, timeout=TIMEOUT) as answer:  # noqa: S310
             document = json.loads(answer.read(1_000_000))
         return str(document["SigninToken"])
-    except urllib.error.HTTPError as exc:
+    except url_error.HTTPError as exc:
         raise StsError(
             f"the AWS sign-in endpoint {where} refused the console sign-in token request "
             f"(HTTP {exc.code}); the keys may have expired"
         ) from exc
-    except (urllib.error.URLError, OSError) as exc:
+    except (url_error.URLError, OSError) as exc:
         reason = getattr(exc, "reason", exc)
         raise StsError(f"could not reach the AWS sign-in endpoint {where}: {reason}") from exc
     except (ValueError, KeyError, TypeError) as exc:
