@@ -9,7 +9,6 @@ break); any `fail` makes the command exit non-zero.
 
 from __future__ import annotations
 
-import email.utils
 import os
 import re
 import stat
@@ -293,6 +292,8 @@ def clock_skew(nickname: str, date: str | None) -> Iterator[Check]:
     if not date:
         yield Check(name, "warn", "the IdP sent no Date header; skew unknown")
         return
+    import email.utils
+
     try:
         theirs = email.utils.parsedate_to_datetime(date)
     except (TypeError, ValueError):

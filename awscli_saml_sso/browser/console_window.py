@@ -16,7 +16,6 @@ import logging
 import os
 import subprocess
 import sys
-import webbrowser
 from pathlib import Path
 
 from awscli_saml_sso.browser.discovery import find_browsers
@@ -79,6 +78,8 @@ def open_console(url: str, profile_dir: Path) -> str:
                 log.debug("starting %s failed: %s", spec.binary, exc)
                 continue
             return f"{spec.name} with the browser profile {profile_dir}"
+    import webbrowser  # only when no Chromium-family browser is installed
+
     if webbrowser.open(page.as_uri(), new=1):
         return "the default browser"
     raise SignInError(

@@ -12,6 +12,7 @@ import contextlib
 import json
 import os
 import signal
+import subprocess
 import sys
 import textwrap
 from datetime import datetime, timedelta, timezone
@@ -133,8 +134,48 @@ def test_exec_renews_chained_keys_first_when_too_little_is_left(sandbox: Sandbox
         assert result.returncode == 0, result.stderr
     assert first.stdout == cached.stdout  # the chain's cache served the second run
     assert renewed.stdout != first.stdout  # under --min-remaining: the whole chain renewed
-    # The cache is keyed by the chain: the unchained role has its own entry.
-    assert len(list((sandbox.config_dir / "cache").glob("kc-*.json"))) == 1
+    # The cache is keyed by the chain: the SAML role alone has an entry of its own.
+    unchained = [item for item in base if item not in ("--chain-role-arn", chained_arn(rig))]
+    alone = sandbox.run([*unchained, "--min-remaining", "60", "--", *show])
+    assert alone.returncode == 0, alone.stderr
+    assert alone.stdout not in (first.stdout, renewed.stdout)
+    assert len(list((sandbox.config_dir / "cache").glob("kc-*.json"))) == 2
+
+
+@pytest.mark.browser
+def test_credential_process_profile_with_a_chained_role(sandbox: Sandbox, rig: Rig) -> None:
+    sandbox.env["ASS_ENDPOINT_URL"] = rig.endpoint_url
+    first = sandbox.run(
+        ["--idp-nickname", "kc", "--idp-url", rig.idp_login_url, "--profile", "interactive"],
+        stdin="aws_user\naws_user\n",
+    )
+    assert first.returncode == 0, first.stderr
+    configured = sandbox.run(
+        [
+            "configure-profile",
+            "chained",
+            "--idp-nickname",
+            "kc",
+            "--role-arn",
+            rig.role_user_arn,
+            "--chain-role-arn",
+            chained_arn(rig),
+            "--region",
+            "us-east-1",
+        ]
+    )
+    assert configured.returncode == 0, configured.stderr
+    assert f"--chain-role-arn {chained_arn(rig)}" in sandbox.config_file.read_text()
+    who = subprocess.run(
+        ["aws", "--profile", "chained", "--endpoint-url", rig.endpoint_url,
+         "sts", "get-caller-identity", "--output", "json"],
+        env=sandbox.env, capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert who.returncode == 0, who.stderr
+    assert json.loads(who.stdout)["Arn"].endswith(":assumed-role/Role.Chained/aws_user")
+    [cached] = (sandbox.config_dir / "cache").glob("kc-*.json")
+    assert expires_in(json.loads(cached.read_text())["Expiration"]) <= timedelta(hours=1)
+    assert leftovers(sandbox) == []
 
 
 # exec --server ---------------------------------------------------------------------------------

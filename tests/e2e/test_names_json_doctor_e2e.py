@@ -171,7 +171,9 @@ def test_doctor_on_a_healthy_setup(sandbox: Sandbox, rig: Rig) -> None:
     assert code == 0 and document["ok"] is True, found
     assert found["keyring"][0] == "ok" and "SecretService" in found["keyring"][1]
     assert found["driver chromium"][0] == "ok"
-    assert found["IdP kc"][0] == "ok" and found["clock vs kc"][0] == "ok"
+    assert found["IdP kc"][0] == "ok"
+    # Keycloak (dev mode, Quarkus) sends no Date header: the skew is unknown, not wrong.
+    assert found["clock vs kc"] == ("warn", "the IdP sent no Date header; skew unknown")
     text = sandbox.run(["doctor"])
     assert text.returncode == 0 and "[ok  ] keyring" in text.stdout
 
