@@ -49,8 +49,8 @@ def cache_path(
     """The cache file for one IdP, role (with the roles chained from it) and STS endpoint:
     different endpoints or chains never mix.
     """
-    key = "\n".join([role_arn, endpoint_url or "", *chain]) if chain else None
-    key = key or f"{role_arn}\n{endpoint_url or ''}"  # unchanged for unchained roles
+    # Without a chain the key is what it always was, so existing caches stay valid.
+    key = "\n".join([role_arn, endpoint_url or "", *chain])
     digest = hashlib.sha256(key.encode()).hexdigest()[:20]
     return cache_dir / f"{nickname}-{digest}.json"
 
