@@ -10,10 +10,8 @@ and never waits for a sign-in inside an SDK's short HTTP timeout.
 
 from __future__ import annotations
 
-import hmac
 import json
 import logging
-import secrets
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -74,6 +72,8 @@ class CredentialServer:
     """
 
     def __init__(self, first: Keys, fetch: Callable[[], Keys], *, min_remaining: float) -> None:
+        import secrets  # with hmac, only `exec --server` needs them (fast paths stay light)
+
         self.token = secrets.token_urlsafe(32)
         self._keys = first
         self._fetch = fetch
@@ -96,6 +96,8 @@ class CredentialServer:
             return self._keys
 
     def authorized(self, header: str | None) -> bool:
+        import hmac
+
         return header is not None and hmac.compare_digest(header.encode(), self.token.encode())
 
     def variables(self, region: str) -> dict[str, str]:

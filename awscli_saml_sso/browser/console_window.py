@@ -11,7 +11,6 @@ local page that forwards to it.
 
 from __future__ import annotations
 
-import html
 import logging
 import os
 import subprocess
@@ -29,6 +28,8 @@ CHROMIUM_FAMILY = ("chromium", "chrome", "edge")
 
 def forwarding_page(directory: Path, url: str) -> Path:
     """A private local page that sends the browser on to `url` (the token stays off argv)."""
+    import html
+
     ensure_private_dir(directory)
     page = directory / "open-console.html"
     target = html.escape(url, quote=True)
