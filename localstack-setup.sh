@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Provision the AWS emulator of the test rig: bucket, two roles, SAML provider.
+# Provision the AWS emulator of the test rig: bucket, three roles, SAML provider.
 #
 # Works against the native moto server (run by keycloak/rig.py) and inside the
 # LocalStack container, where docker-compose runs it as a "ready" init hook.
@@ -89,14 +89,14 @@ trust_policy="$(
 EOF
 )"
 
-# ensure_role NAME PERMISSIONS_POLICY_JSON
+# ensure_role NAME PERMISSIONS_POLICY_JSON [TRUST_POLICY_JSON]
 ensure_role() {
-    local name="$1" permissions="$2"
+    local name="$1" permissions="$2" trust="${3:-$trust_policy}"
     if awsc iam get-role --role-name "$name" >/dev/null 2>&1; then
-        awsc iam update-assume-role-policy --role-name "$name" --policy-document "$trust_policy" >/dev/null
+        awsc iam update-assume-role-policy --role-name "$name" --policy-document "$trust" >/dev/null
         log "role $name updated"
     else
-        awsc iam create-role --role-name "$name" --assume-role-policy-document "$trust_policy" \
+        awsc iam create-role --role-name "$name" --assume-role-policy-document "$trust" \
             --max-session-duration 43200 >/dev/null
         log "role $name created"
     fi
@@ -110,6 +110,21 @@ ensure_role Role.User "$(
 EOF
 )"
 ensure_role Role.Admin '{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}'
+
+# A role reached by role chaining (sts:AssumeRole with the keys of a SAML role): it trusts
+# the account itself, so Role.User's and Role.Admin's keys may assume it. AWS caps such a
+# chained session at one hour whatever the role's maximum.
+ensure_role Role.Chained "$(
+    cat <<EOF
+{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": ["s3:ListBucket", "s3:GetObject"],
+  "Resource": ["arn:aws:s3:::$BUCKET", "arn:aws:s3:::$BUCKET/*"]}]}
+EOF
+)" "$(
+    cat <<EOF
+{"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
+  "Principal": {"AWS": "arn:aws:iam::${account}:root"}, "Action": "sts:AssumeRole"}]}
+EOF
+)"
 
 # Wait (bounded) for Keycloak to publish the realm's IdP metadata.
 metadata=""
@@ -134,4 +149,4 @@ else
     log "SAML provider $provider_arn created"
 fi
 
-log "done: bucket $BUCKET, roles Role.User and Role.Admin, provider $provider_arn"
+log "done: bucket $BUCKET, roles Role.User, Role.Admin and Role.Chained, provider $provider_arn"

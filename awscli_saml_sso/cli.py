@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import dataclasses
 import gc
 import json
 import logging
@@ -19,8 +20,11 @@ from typing import Any, TypeVar
 
 import click
 
-from awscli_saml_sso import __version__, flow, keys
+from awscli_saml_sso import __version__, console, doctor, flow, keys
+from awscli_saml_sso.aws import accounts
+from awscli_saml_sso.aws.config_files import credentials_file
 from awscli_saml_sso.aws.credential_process import configure_credential_process
+from awscli_saml_sso.aws.documents import role_documents, signin_document
 from awscli_saml_sso.aws.roles import menu_lines
 from awscli_saml_sso.aws.shell import SHELLS, render, variables
 from awscli_saml_sso.errors import AssError, Interrupted, NeedsPerson, UsageError
@@ -157,6 +161,30 @@ IDP_OPTIONS = _options(
 )
 
 
+CHAIN_OPTIONS = _options(
+    click.option(
+        "--chain-role-arn",
+        metavar="ARN",
+        help="Then assume this role with the SAML role's keys (role chaining, one hour at most).",
+    ),
+    click.option("--external-id", metavar="ID", help="External id the chained role requires."),
+)
+
+
+DISCOVER_OPTION = click.option(
+    "--discover-account-names",
+    is_flag=True,
+    help="Ask IAM for account aliases (one role per account; remembered).",
+)
+JSON_OPTION = click.option(
+    "--json", "as_json", is_flag=True, help="Print the result as JSON on stdout (messages: stderr)."
+)
+
+
+def _print_json(document: object) -> None:
+    click.echo(json.dumps(document, indent=2))
+
+
 def _min_remaining(default: int) -> Callable[[F], F]:
     return click.option(
         "--min-remaining",
@@ -184,14 +212,22 @@ def _start(
 @click.group(invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="awscli_saml_sso")
 @IDP_OPTIONS
+@CHAIN_OPTIONS
 @click.option("--role-selection", type=click.IntRange(min=0), help="Role number, from 0.")
 @click.option("--all-roles", is_flag=True, help="Write one profile per role.")
+@click.option(
+    "--profile-name-template",
+    metavar="TEMPLATE",
+    help="Profile names for --all-roles, from {account_id}, {account_name}, {role_name}.",
+)
+@DISCOVER_OPTION
 @click.option("--profile", default="saml", show_default=True, help="Credentials profile.")
 @click.option("--output", help="Output format written to the profile's config.")
 @click.option("--force", is_flag=True, help="Sign in even if the profile is still valid.")
 @_min_remaining(300)
 @click.option("--clean", is_flag=True, help="Remove stored IdPs, passwords and browser profiles.")
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation (with --clean).")
+@JSON_OPTION
 @click.pass_context
 def cli(ctx: click.Context, /, **options: Any) -> None:
     """Sign in through your SAML identity provider and store temporary AWS credentials.
@@ -202,16 +238,22 @@ def cli(ctx: click.Context, /, **options: Any) -> None:
     if ctx.invoked_subcommand is not None:
         setup_logging(str(options["log_level"]).upper())
         return
-    do_clean, yes = options.pop("clean"), options.pop("yes")
-    opts, settings, ui = _start(options)
+    do_clean, yes, as_json = options.pop("clean"), options.pop("yes"), options.pop("as_json")
+    opts, settings, ui = _start(options, results_to_stderr=as_json)
     if do_clean:
         flow.clean(settings, ui, yes=yes)
         return
-    flow.login(opts, settings, ui)
+    result = flow.login(opts, settings, ui)
+    if as_json:
+        profiles = [opts.profile] if result.skipped else list(result.profiles)
+        path = credentials_file(opts.env)
+        names = accounts.known_names(settings.config_dir / "accounts.json")
+        _print_json(signin_document(path, profiles, skipped=result.skipped, names=names))
 
 
 @cli.command("credential-process")
 @IDP_OPTIONS
+@CHAIN_OPTIONS
 @click.option("--profile", default="saml", hidden=True)
 @_min_remaining(keys.DEFAULT_MIN_REMAINING)
 def credential_process(**options: Any) -> None:
@@ -229,28 +271,49 @@ def credential_process(**options: Any) -> None:
 @click.argument("name")
 @click.option("--idp-nickname", required=True, metavar="NAME")
 @click.option("--role-arn", required=True, metavar="ARN")
+@CHAIN_OPTIONS
 @click.option("--region")
 @click.option("--endpoint-url", envvar="ASS_ENDPOINT_URL", metavar="URL")
 def configure_profile(
-    name: str, idp_nickname: str, role_arn: str, region: str | None, endpoint_url: str | None
+    name: str,
+    idp_nickname: str,
+    role_arn: str,
+    chain_role_arn: str | None,
+    external_id: str | None,
+    region: str | None,
+    endpoint_url: str | None,
 ) -> None:
     """Make the AWS CLI profile NAME get its keys from this tool (credential_process)."""
     known = Settings.from_env().load_idps()
     path = configure_credential_process(
-        name, idp_nickname, role_arn, known, region=region, endpoint_url=endpoint_url
+        name,
+        idp_nickname,
+        role_arn,
+        known,
+        region=region,
+        endpoint_url=endpoint_url,
+        chain=(chain_role_arn, external_id),
     )
-    click.echo(f"Profile {name} in {path} now signs in through {idp_nickname} as {role_arn}.")
+    final = f"{role_arn}, then {chain_role_arn}" if chain_role_arn else role_arn
+    click.echo(f"Profile {name} in {path} now signs in through {idp_nickname} as {final}.")
     click.echo(f"Try it: aws --profile {name} sts get-caller-identity")
 
 
-def _keys(options: dict[str, Any]) -> tuple[Keys, str]:
-    """Keys and region for exec/env."""
+def _key_source(options: dict[str, Any]) -> tuple[Callable[[], Keys], str, RunOptions]:
+    """Where exec/env get keys (keys.command_keys), the region, the run's options."""
     opts, settings, ui = _start(options, results_to_stderr=True)
-    return keys.command_keys(opts, settings, ui), keys.region_of(opts)
+    return (lambda: keys.command_keys(opts, settings, ui)), keys.region_of(opts), opts
+
+
+def _keys(options: dict[str, Any]) -> tuple[Keys, str]:
+    """Keys for exec/env (see _key_source) and their region."""
+    fetch, region, _ = _key_source(options)
+    return fetch(), region
 
 
 EXEC_OPTIONS = _options(
     IDP_OPTIONS,
+    CHAIN_OPTIONS,
     click.option("--profile", default="saml", show_default=True, help="Credentials profile."),
     _min_remaining(keys.DEFAULT_MIN_REMAINING),
 )
@@ -258,11 +321,26 @@ EXEC_OPTIONS = _options(
 
 @cli.command(context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})
 @EXEC_OPTIONS
+@click.option(
+    "--server",
+    is_flag=True,
+    help="Serve renewed keys to COMMAND from a loopback credential server (long jobs).",
+)
 @click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
-def exec(command: tuple[str, ...], **options: Any) -> None:
-    """Run COMMAND with temporary keys in its environment; returns its exit code."""
-    found, region = _keys(options)
-    sys.exit(keys.run_with_keys(command, found, region))
+def exec(command: tuple[str, ...], server: bool, **options: Any) -> None:
+    """Run COMMAND with temporary keys in its environment; returns its exit code.
+
+    Keys with less than --min-remaining seconds left are renewed first. With --server the
+    keys are not in the environment: COMMAND's AWS SDK or CLI fetches them from a loopback
+    server (AWS_CONTAINER_CREDENTIALS_FULL_URI, with a random per-run token) that renews them
+    before they expire.
+    """
+    fetch, region, opts = _key_source(options)
+    if server:
+        sys.exit(
+            keys.run_with_server(command, fetch(), fetch, region, min_remaining=opts.min_remaining)
+        )
+    sys.exit(keys.run_with_keys(command, fetch(), region))
 
 
 @cli.command()
@@ -274,12 +352,95 @@ def env(shell: str, **options: Any) -> None:
     click.echo(render(variables(found, region), shell), nl=False)
 
 
+@cli.command("console")
+@EXEC_OPTIONS
+@click.option("--print", "print_only", is_flag=True, help="Print the sign-in URL; open nothing.")
+def console_command(print_only: bool, **options: Any) -> None:
+    """Open the AWS console signed in as the profile's role (signing in first when needed).
+
+    Each AWS profile gets a browser profile of its own, so several accounts can be open side
+    by side. --duration here is the console session's length (900 to 43200 seconds; one hour
+    at most for a chained role); the URL is valid for 15 minutes.
+    """
+    request = console.ConsoleRequest(duration=options.pop("duration"), print_only=print_only)
+    opts, settings, ui = _start(options, results_to_stderr=True)
+    url = console.open_aws_console(opts, settings, ui, request)
+    if print_only:
+        click.echo(url)
+
+
 @cli.command()
 @IDP_OPTIONS
-def roles(**options: Any) -> None:
+@DISCOVER_OPTION
+@JSON_OPTION
+def roles(as_json: bool, **options: Any) -> None:
     """Sign in and list the roles the identity provider grants, writing nothing."""
     opts, settings, ui = _start(options)
-    click.echo("\n".join(menu_lines(flow.list_roles(opts, settings, ui))))
+    found, names = flow.list_named_roles(opts, settings, ui)
+    if as_json:
+        _print_json(role_documents(found, names))
+    else:
+        click.echo("\n".join(menu_lines(found, names)))
+
+
+@cli.group("accounts")
+def accounts_group() -> None:
+    """Names shown beside AWS account ids (stored in the tool's directory)."""
+
+
+def _accounts_file() -> Path:
+    return Settings.from_env().config_dir / "accounts.json"
+
+
+@accounts_group.command("set")
+@click.argument("account_id")
+@click.argument("name")
+def accounts_set(account_id: str, name: str) -> None:
+    """Show NAME beside the 12-digit ACCOUNT_ID (menus, messages, profile names)."""
+    accounts.set_name(_accounts_file(), account_id, name)
+    click.echo(f"Account {account_id.strip()} is now shown as {name.strip()}.")
+
+
+@accounts_group.command("remove")
+@click.argument("account_id")
+def accounts_remove(account_id: str) -> None:
+    """Forget the name of ACCOUNT_ID (set or discovered)."""
+    known = accounts.remove_name(_accounts_file(), account_id)
+    click.echo(f"Forgot the name of {account_id}." if known else f"{account_id} had no name.")
+
+
+@accounts_group.command("list")
+@JSON_OPTION
+def accounts_list(as_json: bool) -> None:
+    """List the account names: set by you, or IAM aliases found by --discover-account-names."""
+    rows = accounts.listing(_accounts_file())
+    if as_json:
+        _print_json(rows)
+        return
+    if not rows:
+        click.echo("No account name is known.", err=True)
+    for row in rows:
+        click.echo(f"{row['account_id']}\t{row['name']}\t({row['source']})")
+
+
+@cli.command("doctor")
+@click.option("--driver-path", type=click.Path(dir_okay=False, path_type=Path))
+@JSON_OPTION
+def doctor_command(driver_path: Path | None, as_json: bool) -> None:
+    """Check what sign-ins need: browser and driver, keyring, display, proxy, CA bundle, the
+    tool's directory, each stored IdP (reachable, clock skew), the AWS files.
+
+    Exits 1 when a check fails.
+    """
+    report = doctor.run_checks(Settings.from_env(), dict(os.environ), driver_path)
+    if as_json:
+        _print_json(report.document())
+    else:
+        click.echo("\n".join(report.lines()))
+    if not report.ok:
+        if not as_json:
+            click.echo("Something above will break sign-ins (FAIL).", err=True)
+        sys.exit(1)
 
 
 @cli.group()
@@ -288,9 +449,13 @@ def idp() -> None:
 
 
 @idp.command("list")
-def idp_list() -> None:
+@JSON_OPTION
+def idp_list(as_json: bool) -> None:
     """List stored identity providers."""
     idps = Settings.from_env().load_idps()
+    if as_json:
+        _print_json([dataclasses.asdict(item) for item in idps.values()])
+        return
     if not idps:
         click.echo("No identity provider is stored.", err=True)
     for item in idps.values():

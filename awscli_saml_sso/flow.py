@@ -17,11 +17,11 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from awscli_saml_sso import timing
-from awscli_saml_sso.aws import config_files, sts
-from awscli_saml_sso.aws.roles import NO_ROLE, all_role_profiles, choose_role
+from awscli_saml_sso.aws import accounts, chain, config_files, sts
+from awscli_saml_sso.aws.roles import NO_ROLE, account_label, all_role_profiles, choose_role
 from awscli_saml_sso.aws.saml import Assertion, Role, parse_saml_response
 from awscli_saml_sso.browser.capture import BrowserPlan, browser_name, capture_assertion
-from awscli_saml_sso.errors import NoRoleError, StsError, UsageError
+from awscli_saml_sso.errors import LocalFileError, NoRoleError, StsError, UsageError
 from awscli_saml_sso.idp.choose import choose_idp, store_idp_url
 from awscli_saml_sso.idp.prompter import TerminalPrompter, remember
 from awscli_saml_sso.idp.store import Settings
@@ -52,7 +52,8 @@ def still_valid(
         return None
     if not profile or "x_security_token_expires" not in profile:
         return None
-    if opts.role_arn and profile.get("x_role_arn") != opts.role_arn.strip():
+    wanted = opts.chain_role_arn or opts.role_arn
+    if wanted and profile.get("x_role_arn") != wanted.strip():
         return None
     try:
         expires = parse_timestamp(profile["x_security_token_expires"])
@@ -122,16 +123,51 @@ def fetch_assertion(opts: RunOptions, settings: Settings, ui: Ui) -> Assertion:
 
 
 # Roles and keys -----------------------------------------------------------------------------
-def pick_targets(opts: RunOptions, assertion: Assertion, ui: Ui) -> dict[str, Role]:
-    """Profile name -> role to assume: every role with --all-roles, else the one chosen."""
+def pick_targets(
+    opts: RunOptions, assertion: Assertion, ui: Ui, names: Mapping[str, str] | None = None
+) -> dict[str, Role]:
+    """Profile name -> role to assume: every role with --all-roles, else the one chosen.
+
+    `names` (account id -> name) label the menu and may name --all-roles profiles.
+    """
     if opts.all_roles:
-        return all_role_profiles(assertion.roles)
+        return all_role_profiles(assertion.roles, opts.profile_name_template, names)
     ask = (lambda prompt: ui.ask(prompt)) if ui.interactive else None
     choice = choose_role(
-        assertion.roles, role_arn=opts.role_arn, selection=opts.role_selection, ask=ask
+        assertion.roles, role_arn=opts.role_arn, selection=opts.role_selection, ask=ask, names=names
     )
-    ui.info(f"Using {choice.role.role_arn} ({choice.reason}).")
+    account = choice.role.account_id
+    where = f" in account {account_label(account, names)}" if (names or {}).get(account) else ""
+    ui.info(f"Using {choice.role.role_arn} ({choice.reason}){where}.")
     return {opts.profile: choice.role}
+
+
+def account_names(
+    opts: RunOptions, settings: Settings, assertion: Assertion, ui: Ui
+) -> dict[str, str]:
+    """Account id -> name: the names set with `accounts set`, the aliases found before and,
+    with --discover-account-names, the aliases of accounts not asked yet (one role each).
+    """
+    path = settings.config_dir / "accounts.json"
+    try:
+        if not opts.discover_account_names:
+            return accounts.known_names(path)
+        duration, _ = sts.requested_duration(assertion, sts.MIN_DURATION)
+
+        def keys_for(role: Role) -> Keys:
+            target = sts_target(opts, role.role_arn)
+            return sts.assume_role_with_saml(
+                assertion, role, target, duration=duration, notify=ui.warn
+            )
+
+        def alias_of(keys: Keys) -> str | None:
+            return accounts.list_alias(keys, sts_target(opts, keys.role_arn).region)
+
+        with timing.span("account names"):
+            return accounts.discover(path, assertion.roles, keys_for, alias_of, ui.warn)
+    except LocalFileError as exc:
+        ui.warn(f"account names are not shown: {exc.message}")
+        return {}
 
 
 def sts_target(opts: RunOptions, role_arn: str) -> sts.StsTarget:
@@ -143,7 +179,9 @@ def issue_keys(
     opts: RunOptions, assertion: Assertion, targets: Mapping[str, Role], ui: Ui
 ) -> dict[str, Keys]:
     """Call STS once per target (profile name -> role). Raises StsError."""
-    duration, note = sts.requested_duration(assertion, opts.duration)
+    duration, note = sts.requested_duration(
+        assertion, None if opts.chain_role_arn else opts.duration
+    )
     if note:
         ui.warn(note)
     issued: dict[str, Keys] = {}
@@ -152,15 +190,42 @@ def issue_keys(
             issued[profile] = sts.assume_role_with_saml(
                 assertion, role, sts_target(opts, role.role_arn), duration=duration, notify=ui.warn
             )
+    if opts.chain_role_arn:
+        issued = {profile: chained(opts, assertion, keys, ui) for profile, keys in issued.items()}
     return issued
+
+
+def chained(opts: RunOptions, assertion: Assertion, source: Keys, ui: Ui) -> Keys:
+    """--chain-role-arn: the second role, assumed with the SAML role's keys (one hour at most)."""
+    role_arn = (opts.chain_role_arn or "").strip()
+    duration, note = chain.chained_duration(opts.duration)
+    if note:
+        ui.warn(note)
+    ui.info(f"Chaining from {source.role_arn} to {role_arn} (AWS allows at most one hour).")
+    with timing.span("sts chain"):
+        return chain.assume_role(
+            source,
+            role_arn,
+            sts_target(opts, role_arn),
+            name=chain.session_name(assertion.session_name),
+            duration=duration,
+            external_id=opts.external_id,
+        )
 
 
 def list_roles(opts: RunOptions, settings: Settings, ui: Ui) -> tuple[Role, ...]:
     """The roles the IdP grants (the `roles` command). Raises NoRoleError when there is none."""
+    return list_named_roles(opts, settings, ui)[0]
+
+
+def list_named_roles(
+    opts: RunOptions, settings: Settings, ui: Ui
+) -> tuple[tuple[Role, ...], dict[str, str]]:
+    """The roles the IdP grants and the names of their accounts. Raises NoRoleError."""
     assertion = fetch_assertion(opts, settings, ui)
     if not assertion.roles:
         raise NoRoleError(NO_ROLE)
-    return assertion.roles
+    return assertion.roles, account_names(opts, settings, assertion, ui)
 
 
 # Checks before a sign-in ---------------------------------------------------------------------
@@ -175,6 +240,13 @@ def preflight(opts: RunOptions, settings: Settings) -> Mapping[str, str] | None:
     corrupt AWS file fails at once, not after the person typed a password and an MFA code.
     """
     config_files.validate_profile_name(opts.profile)
+    chain.check_chain_options(opts.chain_role_arn, opts.external_id)
+    if opts.profile_name_template:
+        if not opts.all_roles:
+            raise UsageError("--profile-name-template names the profiles of --all-roles only")
+        accounts.check_template(opts.profile_name_template)
+    if opts.chain_role_arn and opts.all_roles:
+        raise UsageError("--chain-role-arn chains from one role; it cannot go with --all-roles")
     if opts.region and not REGION.fullmatch(opts.region):
         raise UsageError(f"{opts.region!r} is not an AWS region name (e.g. eu-west-1)")
     profile = config_files.read_profile(config_files.credentials_file(opts.env), opts.profile)
@@ -197,7 +269,8 @@ def login(opts: RunOptions, settings: Settings, ui: Ui) -> LoginResult:
         )
         return LoginResult(profiles={}, skipped=True)
     assertion = fetch_assertion(opts, settings, ui)
-    issued = issue_keys(opts, assertion, pick_targets(opts, assertion, ui), ui)
+    names = account_names(opts, settings, assertion, ui)
+    issued = issue_keys(opts, assertion, pick_targets(opts, assertion, ui, names), ui)
     path = config_files.credentials_file(opts.env)
     config = _config_settings(opts)
     with timing.span("write"):

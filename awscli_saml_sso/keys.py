@@ -20,6 +20,9 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from awscli_saml_sso.aws import config_files
+from awscli_saml_sso.aws.chain import check_chain_options
+from awscli_saml_sso.aws.credential_server import REMOVED as SERVER_REMOVED
+from awscli_saml_sso.aws.credential_server import CredentialServer
 from awscli_saml_sso.aws.shell import child_environment, variables
 from awscli_saml_sso.browser.capture import HEADLESS_TIMEOUT
 from awscli_saml_sso.errors import LocalFileError, NeedsPerson, SignInError, UsageError
@@ -35,9 +38,20 @@ log = logging.getLogger(__name__)
 DEFAULT_MIN_REMAINING = 900
 
 
-def cache_path(cache_dir: Path, nickname: str, role_arn: str, endpoint_url: str | None) -> Path:
-    """The cache file for one IdP, role and STS endpoint (different endpoints never mix)."""
-    digest = hashlib.sha256(f"{role_arn}\n{endpoint_url or ''}".encode()).hexdigest()[:20]
+def cache_path(
+    cache_dir: Path,
+    nickname: str,
+    role_arn: str,
+    endpoint_url: str | None,
+    *,
+    chain: Sequence[str] = (),
+) -> Path:
+    """The cache file for one IdP, role (with the roles chained from it) and STS endpoint:
+    different endpoints or chains never mix.
+    """
+    # Without a chain the key is what it always was, so existing caches stay valid.
+    key = "\n".join([role_arn, endpoint_url or "", *chain])
+    digest = hashlib.sha256(key.encode()).hexdigest()[:20]
     return cache_dir / f"{nickname}-{digest}.json"
 
 
@@ -98,6 +112,13 @@ def cached_or_refreshed(
         return keys, True
 
 
+def chain_key(opts: RunOptions) -> tuple[str, ...]:
+    """What the cache is keyed by beyond the SAML role: the chained role and its external id."""
+    if not opts.chain_role_arn:
+        return ()
+    return (opts.chain_role_arn.strip(), opts.external_id or "")
+
+
 def role_keys(opts: RunOptions, settings: Settings, ui: Ui) -> Keys:
     """Keys for --idp-nickname/--role-arn from the tool's cache, refreshed when near expiry.
 
@@ -107,6 +128,7 @@ def role_keys(opts: RunOptions, settings: Settings, ui: Ui) -> Keys:
     """
     if not opts.idp_nickname or not opts.role_arn:
         raise UsageError("--idp-nickname and --role-arn are both needed")
+    check_chain_options(opts.chain_role_arn, opts.external_id)
     refresh_opts = replace(opts, use_stored=True, show_browser=False, use_browser=False)
 
     def refresh() -> Keys:
@@ -122,7 +144,11 @@ def role_keys(opts: RunOptions, settings: Settings, ui: Ui) -> Keys:
         return issue_keys(refresh_opts, assertion, targets, ui)[opts.profile]
 
     path = cache_path(
-        settings.config_dir / "cache", opts.idp_nickname, opts.role_arn, opts.endpoint_url
+        settings.config_dir / "cache",
+        opts.idp_nickname,
+        opts.role_arn,
+        opts.endpoint_url,
+        chain=chain_key(opts),
     )
     keys, refreshed = cached_or_refreshed(
         path,
@@ -173,7 +199,26 @@ def run_with_keys(command: Sequence[str], keys: Keys, region: str) -> int:
     Ctrl-C reaches the child through the terminal; it decides how to stop, and we wait for
     it and pass its exit code on (a no-op handler, unlike SIG_IGN, is not inherited).
     """
-    env = child_environment(os.environ, variables(keys, region))
+    return _run_child(command, child_environment(os.environ, variables(keys, region)))
+
+
+def run_with_server(
+    command: Sequence[str],
+    first: Keys,
+    fetch: Callable[[], Keys],
+    region: str,
+    *,
+    min_remaining: int,
+) -> int:
+    """Run `command` with a loopback credential server renewing its keys (`exec --server`)."""
+    server = CredentialServer(first, fetch, min_remaining=min_remaining)
+    with server.running():
+        env = {k: v for k, v in os.environ.items() if k not in SERVER_REMOVED}
+        env.update(server.variables(region))
+        return _run_child(command, env)
+
+
+def _run_child(command: Sequence[str], env: dict[str, str]) -> int:
     try:
         child = subprocess.Popen(list(command), env=env)
     except OSError as exc:

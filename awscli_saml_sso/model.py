@@ -67,8 +67,12 @@ class RunOptions:
     mfa_code: str | None = field(default=None, repr=False)
     saml_response_file: str | None = None
     role_arn: str | None = None
+    chain_role_arn: str | None = None  # a second role assumed with the SAML role's keys
+    external_id: str | None = None  # the chained role's sts:ExternalId condition
     role_selection: int | None = None
     all_roles: bool = False
+    profile_name_template: str | None = None  # --all-roles profile names
+    discover_account_names: bool = False  # ask IAM for account aliases (one role per account)
     profile: str = "saml"
     region: str | None = None
     output: str | None = None

@@ -9,6 +9,7 @@ from collections.abc import Collection
 from pathlib import Path
 
 from awscli_saml_sso.aws import config_files
+from awscli_saml_sso.aws.chain import check_chain_options
 from awscli_saml_sso.aws.saml import is_role_arn
 from awscli_saml_sso.errors import UsageError
 
@@ -33,8 +34,12 @@ def configure_credential_process(
     *,
     region: str | None = None,
     endpoint_url: str | None = None,
+    chain: tuple[str | None, str | None] = (None, None),
 ) -> Path:
-    """Write `credential_process` (and region) for profile `name` into the AWS config file."""
+    """Write `credential_process` (and region) for profile `name` into the AWS config file.
+
+    `chain` is the (role ARN, external id) of a role assumed with the SAML role's keys.
+    """
     if idp_nickname not in known_idps:
         raise UsageError(
             f"no identity provider is stored under the nickname {idp_nickname!r}; sign in with "
@@ -44,6 +49,12 @@ def configure_credential_process(
         raise UsageError(f"{role_arn!r} is not an IAM role ARN")
     words = [tool_command(), "credential-process", "--idp-nickname", idp_nickname]
     words += ["--role-arn", role_arn]
+    chain_role_arn, external_id = chain
+    check_chain_options(chain_role_arn, external_id)
+    if chain_role_arn:
+        words += ["--chain-role-arn", chain_role_arn.strip()]
+    if external_id:
+        words += ["--external-id", external_id]
     if endpoint_url:
         words += ["--endpoint-url", endpoint_url]
     settings = {"credential_process": shlex.join(words)}

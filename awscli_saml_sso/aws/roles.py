@@ -6,9 +6,10 @@ passes in for the interactive menu.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
+from awscli_saml_sso.aws.accounts import profile_name
 from awscli_saml_sso.aws.saml import Role
 from awscli_saml_sso.errors import NoRoleError, UsageError
 
@@ -34,12 +35,20 @@ def _available(roles: Sequence[Role]) -> str:
     return "; ".join(role.role_arn for role in roles)
 
 
-def menu_text(roles: Sequence[Role]) -> str:
+def menu_text(roles: Sequence[Role], names: Mapping[str, str] | None = None) -> str:
     """The role menu with its question."""
-    return "\n".join(["Please choose the role you would like to assume:", *menu_lines(roles)])
+    return "\n".join(
+        ["Please choose the role you would like to assume:", *menu_lines(roles, names)]
+    )
 
 
-def menu_lines(roles: Sequence[Role]) -> list[str]:
+def account_label(account_id: str, names: Mapping[str, str] | None) -> str:
+    """`123456789012 (prod)`, or the bare id when the account has no known name."""
+    name = (names or {}).get(account_id)
+    return f"{account_id} ({name})" if name else account_id
+
+
+def menu_lines(roles: Sequence[Role], names: Mapping[str, str] | None = None) -> list[str]:
     """The numbered roles, grouped by account id in the IdP's order of first appearance.
 
     Each role keeps its index in the assertion, so the number shown is the one that
@@ -51,7 +60,7 @@ def menu_lines(roles: Sequence[Role]) -> list[str]:
     width = len(str(len(roles) - 1))
     lines: list[str] = []
     for account_id, members in by_account.items():
-        lines.append(f"Account {account_id}:")
+        lines.append(f"Account {account_label(account_id, names)}:")
         lines.extend(
             f"  [{index:>{width}}] {role.name}  ({role.role_arn})" for index, role in members
         )
@@ -77,6 +86,7 @@ def choose_role(
     role_arn: str | None = None,
     selection: int | None = None,
     ask: Ask | None = None,
+    names: Mapping[str, str] | None = None,
 ) -> Choice:
     """Pick one role: the only one, `--role-arn`, `--role-selection`, or the person's answer.
 
@@ -107,7 +117,7 @@ def choose_role(
             f"this identity has {len(roles)} roles and prompting is disabled; choose one with "
             f"--role-arn or --role-selection ({_available(roles)})"
         )
-    prompt = menu_text(roles) + "\nSelection"
+    prompt = menu_text(roles, names) + "\nSelection"
     while True:
         answered = match_answer(roles, ask(prompt))
         if answered is not None:
@@ -117,13 +127,30 @@ def choose_role(
         )
 
 
-def all_role_profiles(roles: Sequence[Role]) -> dict[str, Role]:
-    """Profile names for --all-roles: the role name, or `<name>-<account id>` when names clash.
+def all_role_profiles(
+    roles: Sequence[Role],
+    template: str | None = None,
+    names: Mapping[str, str] | None = None,
+) -> dict[str, Role]:
+    """Profile names for --all-roles: the role name, or `<name>-<account id>` when names clash;
+    with --profile-name-template, what the template gives (account names from `names`).
 
-    Raises NoRoleError when there is no role.
+    Raises NoRoleError when there is no role, UsageError when the template gives two roles
+    the same name.
     """
     if not roles:
         raise NoRoleError(NO_ROLE)
+    if template:
+        named: dict[str, Role] = {}
+        for role in roles:
+            name = profile_name(template, role, names or {})
+            if name in named and named[name] != role:
+                raise UsageError(
+                    f"--profile-name-template gives {named[name].role_arn} and {role.role_arn} "
+                    f"the same profile name {name!r}; add {{account_id}} or {{role_name}}"
+                )
+            named[name] = role
+        return named
     accounts_per_name: dict[str, set[str]] = {}
     for role in roles:
         accounts_per_name.setdefault(role.name, set()).add(role.account_id)

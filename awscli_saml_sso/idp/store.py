@@ -6,6 +6,8 @@ Layout of the config directory (`ASS_CONFIG_DIR`, default `~/.awscli_saml_sso`, 
     proxy/             the capture proxy's CA (0600 files)
     browser/<nick>/    one persistent browser profile per IdP (IdP cookies survive runs)
     cache/             credential_process cache (0600 files)
+    accounts.json      account id -> name, set or discovered (0600)
+    console/<profile>/ one browser profile per AWS profile for `console`
     debug/             pages saved on a sign-in timeout with --log-level DEBUG
 
 Passwords live only in the OS keyring (see `passwords`).
@@ -32,7 +34,10 @@ from awscli_saml_sso.model import IdentityProvider, is_loopback
 log = logging.getLogger(__name__)
 
 #: What the tool creates in its config directory; --clean removes exactly these.
-OWN_ENTRIES = ("idps.json", "idps.json.lock", "proxy", "browser", "cache", "debug")
+OWN_ENTRIES = (
+    *("idps.json", "idps.json.lock", "proxy", "browser", "cache", "debug"),
+    *("accounts.json", "accounts.json.lock", "console"),
+)
 NICKNAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
 
