@@ -1,0 +1,161 @@
+"""Firefox: real firefox-esr and geckodriver behind the capture proxy, trusting our CA only."""
+
+from __future__ import annotations
+
+import shutil
+import stat
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import psutil
+import pytest
+from support.browsers import browser_processes, launch
+from support.fake_idp import FakeIdP, SelfSignedHTTPS
+
+from awscli_saml_sso.browser import firefox
+from awscli_saml_sso.browser.ca import cert_path, ensure_ca
+from awscli_saml_sso.browser.discovery import BrowserSpec, resolve_browser
+from awscli_saml_sso.browser.proxy import CaptureProxy
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture(scope="module")
+def firefox_spec() -> BrowserSpec:
+    for program in ("firefox", "geckodriver", "certutil"):
+        if shutil.which(program) is None:
+            pytest.skip(f"{program} is missing (see README: Firefox)")
+    return resolve_browser("firefox", None)
+
+
+@pytest.fixture(scope="module")
+def idp() -> Iterator[FakeIdP]:
+    with FakeIdP() as server:
+        yield server
+
+
+def wait_for(predicate: Callable[[], bool], timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.2)
+    raise AssertionError("condition not met in time")
+
+
+def drivers_args() -> list[list[str]]:
+    """The command lines of the geckodrivers this test process runs now."""
+    found = []
+    for child in psutil.Process().children(recursive=True):
+        try:
+            if child.name().startswith("geckodriver"):
+                found.append(child.cmdline())
+        except psutil.Error:
+            continue
+    return found
+
+
+def trusted(profile: Path) -> dict[str, str]:
+    return firefox.trusted_nicknames("certutil", profile)
+
+
+def test_firefox_is_found_with_geckodriver(firefox_spec: BrowserSpec) -> None:
+    assert resolve_browser("firefox-esr", None) == firefox_spec
+    assert firefox_spec.driver is not None and firefox_spec.driver.name == "geckodriver"
+
+
+def test_headless_capture_trusting_our_ca_only(
+    firefox_spec: BrowserSpec, capture: CaptureProxy, idp: FakeIdP, profile: Path
+) -> None:
+    with launch(firefox_spec, capture, profile) as driver:
+        assert browser_processes(profile), "Firefox should be running on the profile"
+        assert driver.capabilities["acceptInsecureCerts"] is False
+        assert driver.capabilities.get("moz:debuggerAddress") in (None, False)
+        # The sign-in session has no system access; only a provisioning session would.
+        assert all("--allow-system-access" not in args for args in drivers_args())
+        driver.get(idp.url("/twostep/done"))  # an IdP's auto-posting form
+        assert capture.wait_for_saml_response(30)
+        wait_for(lambda: driver.title == "Sign-in complete")
+    assert browser_processes(profile) == []
+    assert stat.S_IMODE(profile.stat().st_mode) == 0o700
+    # Our CA, as a CA for web sites only, is the one certificate the profile was given.
+    assert trusted(profile) == {firefox.ca_nickname(cert_path(capture.confdir)): "C,,"}
+    assert ("signin.aws.amazon.com", 443) not in capture.upstream_connections
+
+
+def test_a_profile_trusting_another_ca_refuses_our_proxy(
+    firefox_spec: BrowserSpec, capture: CaptureProxy, idp: FakeIdP, profile: Path, tmp_path: Path
+) -> None:
+    # Trust comes from the imported CA alone: given another CA, Firefox must refuse the
+    # proxy's certificates (nothing accepts every certificate).
+    other = tmp_path / "other-ca"
+    ensure_ca(other)
+    with launch(firefox_spec, capture, profile, ca_cert=cert_path(other)) as driver:
+        driver.get(idp.url("/twostep/done"))
+        wait_for(lambda: "SEC_ERROR_UNKNOWN_ISSUER" in driver.page_source)
+        assert not capture.captured.is_set()
+    assert browser_processes(profile) == []
+
+
+def test_a_renewed_ca_replaces_the_old_one(
+    firefox_spec: BrowserSpec, capture: CaptureProxy, profile: Path, tmp_path: Path
+) -> None:
+    other = tmp_path / "other-ca"
+    ensure_ca(other)
+    firefox.import_ca_with_certutil("certutil", _private(profile), cert_path(other))
+    firefox.import_ca_with_certutil("certutil", profile, cert_path(capture.confdir))
+    assert trusted(profile) == {firefox.ca_nickname(cert_path(capture.confdir)): "C,,"}
+
+
+def test_upstream_with_an_untrusted_certificate_is_refused(
+    firefox_spec: BrowserSpec, capture: CaptureProxy, profile: Path, tmp_path: Path
+) -> None:
+    with (
+        SelfSignedHTTPS(tmp_path) as server,
+        launch(firefox_spec, capture, profile) as driver,
+    ):
+        driver.get(f"https://localhost:{server.port}/")
+        wait_for(lambda: "ertificate" in driver.page_source)  # mitmproxy's 502 page
+        assert "self-signed content" not in driver.page_source
+    assert browser_processes(profile) == []
+
+
+def test_visible_capture_under_xvfb(
+    firefox_spec: BrowserSpec, capture: CaptureProxy, idp: FakeIdP, profile: Path, display: str
+) -> None:
+    with launch(firefox_spec, capture, profile, headless=False) as driver:
+        driver.get(idp.url("/twostep/done"))
+        assert capture.wait_for_saml_response(30)
+    assert browser_processes(profile) == []
+
+
+def test_without_certutil_a_provisioning_session_imports_the_ca_once(
+    firefox_spec: BrowserSpec, capture: CaptureProxy, idp: FakeIdP, profile: Path
+) -> None:
+    def sign_in() -> list[list[str]]:
+        with firefox.open_firefox(
+            firefox_spec,
+            headless=True,
+            profile_dir=profile,
+            proxy_port=capture.port,
+            ca_cert=cert_path(capture.confdir),
+            certutil=None,
+        ) as driver:
+            seen = drivers_args()
+            driver.get(idp.url("/twostep/done"))
+            assert capture.wait_for_saml_response(30)
+        return seen
+
+    assert all("--allow-system-access" not in args for args in sign_in())
+    stamp = profile / "awscli_saml_sso-ca.sha256"
+    first = stamp.stat().st_mtime_ns
+    capture.reset()
+    sign_in()
+    assert stamp.stat().st_mtime_ns == first  # the profile and CA were known: no provisioning
+    assert browser_processes(profile) == []
+
+
+def _private(path: Path) -> Path:
+    path.mkdir(mode=0o700)
+    return path
