@@ -9,6 +9,7 @@ import json
 import shutil
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pyotp
 import pytest
@@ -53,6 +54,15 @@ def test_headless_sign_in_with_firefox(user: Sandbox, rig: Rig) -> None:
     assert role_of(user) == rig.role_user_arn
     (entry,) = json.loads((user.config_dir / "idps.json").read_text())
     assert entry["browser"] == "firefox"
+    # Firefox kept its files in the tool's profile, nothing in the home directory.
+    home = Path(user.env["HOME"])
+    assert not [p for p in (".mozilla", ".cache", ".config") if (home / p).exists()]
+
+    # Forced again, with no password to give: Keycloak's session, kept in the persistent
+    # profile, signs in.
+    forced = user.run(["--use-stored", "--idp-nickname", NICK, "--no-prompt", "--force"])
+    assert forced.returncode == 0, forced.stderr
+    assert role_of(user) == rig.role_user_arn
 
 
 def test_visible_sign_in_with_firefox_under_xvfb(user: Sandbox, rig: Rig, xvfb: str) -> None:
