@@ -19,7 +19,7 @@ from support.fake_idp import FakeIdP, SelfSignedHTTPS
 
 from awscli_saml_sso.browser import firefox
 from awscli_saml_sso.browser.ca import cert_path, ensure_ca
-from awscli_saml_sso.browser.discovery import BrowserSpec, resolve_browser
+from awscli_saml_sso.browser.discovery import BrowserNotFound, BrowserSpec, resolve_browser
 from awscli_saml_sso.browser.proxy import CaptureProxy
 
 pytestmark = pytest.mark.browser
@@ -67,6 +67,23 @@ def trusted(profile: Path) -> dict[str, str]:
 def test_firefox_is_found_with_geckodriver(firefox_spec: BrowserSpec) -> None:
     assert resolve_browser("firefox-esr", None) == firefox_spec
     assert firefox_spec.driver is not None and firefox_spec.driver.name == "geckodriver"
+
+
+def test_missing_geckodriver_fails_fast_and_clearly(
+    firefox_spec: BrowserSpec, proxy: CaptureProxy, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # No driver: webdriver-manager tries to download one; offline that must fail quickly.
+    monkeypatch.setenv("WDM_LOCAL", "1")
+    monkeypatch.chdir(tmp_path)  # WDM_LOCAL caches into ./.wdm, keep it out of the tree
+    spec = BrowserSpec("firefox", firefox_spec.binary, None)
+    with (
+        pytest.raises(
+            BrowserNotFound,
+            match=r"No geckodriver for firefox .* `cargo install --locked geckodriver`",
+        ),
+        launch(spec, proxy, tmp_path / "profile"),
+    ):
+        pass
 
 
 def test_headless_capture_trusting_our_ca_only(
