@@ -22,6 +22,7 @@ import contextlib
 import hashlib
 import logging
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -48,6 +49,7 @@ logger = logging.getLogger(__name__)
 _CERTUTIL_TIMEOUT = 30.0
 # Our CA's name in the profile's store; the fingerprint tells a renewed CA from the old one.
 CA_NICKNAME_PREFIX = "awscli_saml_sso capture proxy"
+_TRUST_FLAGS = re.compile(r"[A-Za-z]*,[A-Za-z]*,[A-Za-z]*")
 # Where the provisioning session records which CA it imported (certutil lists it instead).
 _PROVISIONED_STAMP = "awscli_saml_sso-ca.sha256"
 # A privileged script (provisioning session only): add our CA with web-site trust.
@@ -106,13 +108,14 @@ def _checked(result: subprocess.CompletedProcess[str], what: str) -> None:
 
 
 def trusted_nicknames(certutil: str, profile_dir: Path) -> dict[str, str]:
-    """Certificates in the profile's store that carry trust flags: nickname -> flags."""
+    """The certificates in the profile's store: nickname -> trust flags (e.g. ``C,,``)."""
     listing = _certutil(certutil, "-L", "-d", f"sql:{profile_dir}")
     _checked(listing, "list the certificates")
     found = {}
-    for line in listing.stdout.splitlines()[4:]:  # after the two header lines and blanks
+    for line in listing.stdout.splitlines():
         name, _, flags = line.rstrip().rpartition(" ")
-        if name.strip():
+        # A certificate's line ends in its three trust fields; the header's in "SSL,S/MIME,...".
+        if name.strip() and _TRUST_FLAGS.fullmatch(flags):
             found[name.strip()] = flags
     return found
 
