@@ -47,6 +47,9 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 _CERTUTIL_TIMEOUT = 30.0
+# Firefox starts slower than Chromium (a new profile's first start writes ~50 files):
+# 10-22 s measured on a 2-core machine at load 12-20, past 30 s at load 20+.
+START_TIMEOUT = 60.0
 # Our CA's name in the profile's store; the fingerprint tells a renewed CA from the old one.
 CA_NICKNAME_PREFIX = "awscli_saml_sso capture proxy"
 _TRUST_FLAGS = re.compile(r"[A-Za-z]*,[A-Za-z]*,[A-Za-z]*")
@@ -148,7 +151,12 @@ def _needs_provisioning(profile_dir: Path, ca_cert: Path) -> bool:
 
 
 def _provision(
-    spec: BrowserSpec, driver_path: Path, profile_dir: Path, ca_cert: Path, proxy_port: int
+    spec: BrowserSpec,
+    driver_path: Path,
+    profile_dir: Path,
+    ca_cert: Path,
+    proxy_port: int,
+    start_timeout: float,
 ) -> None:
     """Add our CA through a short headless session with system access (no certutil here).
 
@@ -164,7 +172,7 @@ def _provision(
     started = time.monotonic()
     driver = None
     try:
-        driver = _start_driver(spec, service, options, 30.0)
+        driver = _start_driver(spec, service, options, start_timeout)
         with driver.context(driver.CONTEXT_CHROME):  # type: ignore[attr-defined]
             driver.execute_script(_ADD_CA_JS, der)
     except SignInError:
@@ -188,12 +196,13 @@ def trust_our_ca(
     proxy_port: int,
     *,
     certutil: str | None,
+    start_timeout: float = START_TIMEOUT,
 ) -> None:
     """Make the profile trust our proxy's CA before the sign-in (certutil, else provisioning)."""
     if certutil is not None:
         import_ca_with_certutil(certutil, profile_dir, ca_cert)
     elif _needs_provisioning(profile_dir, ca_cert):
-        _provision(spec, driver_path, profile_dir, ca_cert, proxy_port)
+        _provision(spec, driver_path, profile_dir, ca_cert, proxy_port, start_timeout)
 
 
 # -- the browser ----------------------------------------------------------------------------
@@ -419,7 +428,7 @@ def open_firefox(
     profile_dir: Path,
     proxy_port: int,
     ca_cert: Path,
-    start_timeout: float = 30.0,
+    start_timeout: float = START_TIMEOUT,
     profile_wait: float = 0.0,
     certutil: str | None = "certutil",
 ) -> Iterator[WebDriver]:
@@ -446,7 +455,15 @@ def open_firefox(
         driver_path = spec.driver or download_driver(spec)
         # A Firefox left on this profile by a killed run would hold the store open.
         processes.end_profile_users(profile_dir)
-        trust_our_ca(spec, driver_path, profile_dir, ca_cert, proxy_port, certutil=certutil)
+        trust_our_ca(
+            spec,
+            driver_path,
+            profile_dir,
+            ca_cert,
+            proxy_port,
+            certutil=certutil,
+            start_timeout=start_timeout,
+        )
         options = firefox_options(
             spec, headless=headless, profile_dir=profile_dir, proxy_port=proxy_port
         )

@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from awscli_saml_sso.browser.chromium import open_browser as open_chromium
 from awscli_saml_sso.browser.discovery import BrowserSpec
@@ -28,14 +28,16 @@ def open_browser(
     proxy_port: int,
     ca_spki_sha256: str,
     ca_cert: Path,
-    start_timeout: float = 30.0,
+    start_timeout: float | None = None,
     profile_wait: float = 0.0,
 ) -> Iterator[WebDriver]:
     """Start `spec`'s browser behind the proxy on `proxy_port` and yield its WebDriver.
 
     `ca_spki_sha256` is the pin of the proxy's CA (Chromium), `ca_cert` its PEM file
-    (Firefox). Raises what chromium.open_browser and firefox.open_firefox raise.
+    (Firefox); `start_timeout` defaults to each family's own. Raises what
+    chromium.open_browser and firefox.open_firefox raise.
     """
+    limit: dict[str, Any] = {} if start_timeout is None else {"start_timeout": start_timeout}
     if spec.name == "firefox":
         browser = open_firefox(
             spec,
@@ -43,8 +45,8 @@ def open_browser(
             profile_dir=profile_dir,
             proxy_port=proxy_port,
             ca_cert=ca_cert,
-            start_timeout=start_timeout,
             profile_wait=profile_wait,
+            **limit,
         )
     else:
         browser = open_chromium(
@@ -53,8 +55,8 @@ def open_browser(
             profile_dir=profile_dir,
             proxy_port=proxy_port,
             ca_spki_sha256=ca_spki_sha256,
-            start_timeout=start_timeout,
             profile_wait=profile_wait,
+            **limit,
         )
     with browser as driver:
         yield driver

@@ -39,7 +39,7 @@ def idp() -> Iterator[FakeIdP]:
         yield server
 
 
-def wait_for(predicate: Callable[[], bool], timeout: float = 20.0) -> None:
+def wait_for(predicate: Callable[[], bool], timeout: float = 60.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if predicate():
@@ -96,7 +96,7 @@ def test_headless_capture_trusting_our_ca_only(
         # The sign-in session has no system access; only a provisioning session would.
         assert all("--allow-system-access" not in args for args in drivers_args())
         driver.get(idp.url("/twostep/done"))  # an IdP's auto-posting form
-        assert capture.wait_for_saml_response(30)
+        assert capture.wait_for_saml_response(60)
         wait_for(lambda: driver.title == "Sign-in complete")
     assert browser_processes(profile) == []
     assert stat.S_IMODE(profile.stat().st_mode) == 0o700
@@ -151,7 +151,7 @@ def test_visible_capture_under_xvfb(
 ) -> None:
     with launch(firefox_spec, capture, profile, headless=False) as driver:
         driver.get(idp.url("/twostep/done"))
-        assert capture.wait_for_saml_response(30)
+        assert capture.wait_for_saml_response(60)
     assert browser_processes(profile) == []
 
 
@@ -169,7 +169,7 @@ def test_without_certutil_a_provisioning_session_imports_the_ca_once(
         ) as driver:
             seen = drivers_args()
             driver.get(idp.url("/twostep/done"))
-            assert capture.wait_for_saml_response(30)
+            assert capture.wait_for_saml_response(60)
         return seen
 
     assert all("--allow-system-access" not in args for args in sign_in())
