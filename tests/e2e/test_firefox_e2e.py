@@ -7,6 +7,7 @@ from __future__ import annotations
 import configparser
 import json
 import shutil
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -76,10 +77,28 @@ def test_visible_sign_in_with_firefox_under_xvfb(user: Sandbox, rig: Rig, xvfb: 
 
 
 def test_totp_sign_in_with_firefox(user: Sandbox, rig: Rig) -> None:
-    code = pyotp.TOTP(rig.totp_secret_b32).now()
-    result = user.run(login(rig, "aws_mfa"), stdin=f"aws_mfa\n{code}\n")
-    assert result.returncode == 0, result.stderr
-    assert "MFA code:" in result.stderr
+    # The code is computed when the tool asks for it, as a person would: a slow browser start
+    # must not leave it expired.
+    tool = user.start(login(rig, "aws_mfa"))
+    assert tool.stdin is not None and tool.stderr is not None
+    stderr = tool.stderr
+    said: list[str] = []
+    reader = threading.Thread(target=lambda: said.extend(iter(lambda: stderr.read(1), "")))
+    reader.start()
+    try:
+        tool.stdin.write("aws_mfa\n")
+        tool.stdin.flush()
+        deadline = time.monotonic() + 150
+        while "MFA code:" not in "".join(said) and time.monotonic() < deadline:
+            assert tool.poll() is None, "".join(said)
+            time.sleep(0.2)
+        tool.stdin.write(pyotp.TOTP(rig.totp_secret_b32).now() + "\n")
+        tool.stdin.close()
+        assert tool.wait(150) == 0, "".join(said)
+    finally:
+        tool.kill()
+        tool.wait(10)
+        reader.join(10)
     assert role_of(user) == rig.role_user_arn
 
 
