@@ -19,8 +19,10 @@ REPO="$PWD"
 VENV="$REPO/.venv"
 PYTHON="${PYTHON:-python3}"
 # Debian packages the tests need; the JDK is chosen separately (see ensure_java).
-# gnome-keyring + dbus give the tests a real OS keyring; fish checks `env --shell fish`.
-APT_PACKAGES=(chromium chromium-driver xvfb xdotool curl ca-certificates gnome-keyring dbus fish)
+# gnome-keyring + dbus give the tests a real OS keyring; fish checks `env --shell fish`;
+# firefox-esr + libnss3-tools (certutil) for the Firefox tests (geckodriver: ensure_geckodriver).
+APT_PACKAGES=(chromium chromium-driver xvfb xdotool curl ca-certificates gnome-keyring dbus fish
+    firefox-esr libnss3-tools)
 JAVA_PACKAGES=(openjdk-17-jre-headless openjdk-21-jre-headless default-jre-headless)
 
 say() { echo "dev.sh: $*" >&2; }
@@ -79,6 +81,26 @@ ensure_java() {
     die "no Java 17+ package found; install a JDK 17 or newer (e.g. apt-get install openjdk-17-jre-headless)."
 }
 
+# geckodriver has no Debian package: cargo builds it into ~/.cargo/bin (cache in ~/.cargo).
+cargo_bin() { echo "${CARGO_HOME:-$HOME/.cargo}/bin"; }
+
+ensure_geckodriver() {
+    command -v geckodriver >/dev/null 2>&1 && return
+    [[ -x "$(cargo_bin)/geckodriver" ]] && return
+    local cargo
+    cargo="$(command -v cargo || true)"
+    if [[ -z $cargo && -x "$(cargo_bin)/cargo" ]]; then
+        cargo="$(cargo_bin)/cargo"
+    fi
+    if [[ -z $cargo ]]; then
+        apt_install cargo
+        cargo="$(command -v cargo)"
+    fi
+    say "$cargo install --locked geckodriver (a few minutes on a small machine)"
+    "$cargo" install --locked geckodriver ||
+        die "building geckodriver failed; it needs Rust 1.85 or newer (rustup's toolchain if the system cargo is older), then rerun ./dev.sh setup."
+}
+
 setup_system() {
     local missing=() pkg
     if command -v dpkg-query >/dev/null 2>&1; then
@@ -88,6 +110,7 @@ setup_system() {
     fi
     [[ ${#missing[@]} -eq 0 ]] || apt_install "${missing[@]}"
     ensure_java
+    ensure_geckodriver
 }
 
 setup_venv() {
@@ -121,6 +144,8 @@ run_tests() {
     setup
     lint
     local status=0
+    # The Firefox tests find geckodriver on PATH, wherever cargo put it.
+    export PATH="$PATH:$(cargo_bin)"
     "$VENV/bin/python" -m pytest "$@" || status=$?
     if [[ $status -eq 5 ]]; then
         say "pytest collected no tests; that counts as a failure."

@@ -35,6 +35,11 @@ def tighten_files(confdir: Path) -> None:
             path.chmod(0o600)
 
 
+def cert_path(confdir: Path) -> Path:
+    """The CA's certificate (PEM) in `confdir`: what Firefox's profile is made to trust."""
+    return Path(confdir) / f"{CA_BASENAME}-ca-cert.pem"
+
+
 def spki_sha256(cert_pem: bytes) -> str:
     """Base64 sha256 of a certificate's SubjectPublicKeyInfo, as Chromium's SPKI list wants it."""
     from cryptography import x509
@@ -53,7 +58,7 @@ def existing_caspki_sha256(confdir: Path) -> str | None:
     Known before mitmproxy starts, it lets the browser start at the same time as the proxy.
     """
     try:
-        return spki_sha256((Path(confdir) / f"{CA_BASENAME}-ca-cert.pem").read_bytes())
+        return spki_sha256(cert_path(confdir).read_bytes())
     except (OSError, ValueError):
         return None
 

@@ -12,9 +12,9 @@ from pathlib import Path
 
 from awscli_saml_sso import timing
 from awscli_saml_sso.browser.autofill import fill_forms
-from awscli_saml_sso.browser.ca import ensure_ca
-from awscli_saml_sso.browser.chromium import open_browser
+from awscli_saml_sso.browser.ca import cert_path, ensure_ca
 from awscli_saml_sso.browser.discovery import resolve_browser
+from awscli_saml_sso.browser.launch import open_browser
 from awscli_saml_sso.browser.proxy import CaptureProxy, free_loopback_port
 from awscli_saml_sso.model import Prompter
 
@@ -86,6 +86,7 @@ def capture_assertion(url: str, plan: BrowserPlan, prompter: Prompter) -> Captur
                     profile_dir=plan.profile_dir,
                     proxy_port=proxy.requested_port,
                     ca_spki_sha256=proxy.ca_spki_sha256,
+                    ca_cert=cert_path(plan.ca_dir),
                     profile_wait=plan.time_limit,
                 )
             )

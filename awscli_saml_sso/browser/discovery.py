@@ -60,18 +60,13 @@ DRIVERS = {
     "edge": "msedgedriver",
     "firefox": "geckodriver",
 }
+_DRIVER_HINTS = {"firefox": "`cargo install --locked geckodriver`"}
 _INSTALL_HINT = (
     "Install one, e.g. `apt-get install chromium chromium-driver` on Debian/Ubuntu, "
     "or pass --browser and --driver-path"
 )
-# Firefox has no equivalent of Chromium's SPKI pin: trusting the proxy would mean importing
-# its CA into the profile's NSS store (certutil), which is not implemented yet.
-UNSUPPORTED = {
-    "firefox": (
-        "Firefox is not supported yet: it cannot be made to trust only the capture proxy; "
-        "use --browser chromium, chrome or edge."
-    )
-}
+# Browsers recognised but not driven; empty since Firefox is supported.
+UNSUPPORTED: dict[str, str] = {}
 _DOWNLOAD_TIMEOUT = 60.0
 
 
@@ -164,6 +159,10 @@ def download_driver(spec: BrowserSpec) -> Path:
     """Fetch a matching driver with webdriver-manager, bounded in time; raises BrowserNotFound."""
 
     def fetch() -> Any:
+        if spec.name == "firefox":
+            from webdriver_manager.firefox import GeckoDriverManager
+
+            return GeckoDriverManager().install()
         if spec.name == "edge":
             from webdriver_manager.microsoft import EdgeChromiumDriverManager
 
@@ -180,8 +179,8 @@ def download_driver(spec: BrowserSpec) -> Path:
         reason: object = exc
     except Exception as exc:  # reported below as one sentence
         reason = exc
+    how = _DRIVER_HINTS.get(spec.name, "`apt-get install chromium chromium-driver`")
     raise BrowserNotFound(
         f"No {DRIVERS[spec.name]} for {spec.name} was found on PATH and downloading one failed "
-        f"({reason}). Install it (e.g. `apt-get install chromium chromium-driver`) or pass "
-        "--driver-path."
+        f"({reason}). Install it (e.g. {how}) or pass --driver-path."
     )

@@ -16,8 +16,9 @@ import psutil
 import pytest
 
 from awscli_saml_sso.browser import processes
-from awscli_saml_sso.browser.chromium import open_browser
+from awscli_saml_sso.browser.ca import cert_path
 from awscli_saml_sso.browser.discovery import BrowserSpec, resolve_browser
+from awscli_saml_sso.browser.launch import open_browser
 from awscli_saml_sso.browser.proxy import CaptureProxy
 
 
@@ -55,14 +56,17 @@ def launch(
     *,
     headless: bool = True,
     pin: str | None = None,
+    ca_cert: Path | None = None,
 ) -> Any:
-    """open_browser behind `proxy`, pinned to its key unless `pin` says otherwise."""
+    """open_browser behind `proxy`, trusting its CA unless `pin` (Chromium) or `ca_cert`
+    (Firefox) names another one."""
     return open_browser(
         spec,
         headless=headless,
         profile_dir=profile,
         proxy_port=proxy.port,
         ca_spki_sha256=pin or proxy.ca_spki_sha256,
+        ca_cert=ca_cert or cert_path(proxy.confdir),
     )
 
 
