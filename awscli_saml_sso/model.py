@@ -74,6 +74,8 @@ class RunOptions:
     output: str | None = None
     duration: int | None = None
     endpoint_url: str | None = None
+    proxy: str | None = None  # an upstream proxy URL, or "direct"
+    proxy_pac: str | None = None  # a PAC file's http(s):// or file:// URL
     force: bool = False
     min_remaining: int = 300
     debug: bool = False
@@ -88,6 +90,8 @@ class IdentityProvider:
     url: str
     username: str | None = None
     browser: str | None = None
+    proxy: str | None = None  # upstream proxy URL (never with a password), or "direct"
+    proxy_pac: str | None = None
 
 
 # The one keys type -------------------------------------------------------------------------------

@@ -167,6 +167,8 @@ def fill_forms(
         while True:
             if proxy.captured.is_set():
                 return _result(proxy)
+            if proxy.fatal_error:  # the upstream proxy's 407, an untrusted certificate
+                raise SignInError(proxy.fatal_error)
             if time.monotonic() >= deadline:
                 raise _stuck(driver, proxy, run, timeout, debug_dir)
             if autofill:

@@ -2,7 +2,7 @@
 
 Layout of the config directory (`ASS_CONFIG_DIR`, default `~/.awscli_saml_sso`, mode 0700)::
 
-    idps.json          nickname -> login URL, username, browser (no secrets; 0600)
+    idps.json          nickname -> login URL, username, browser, proxy (no secrets; 0600)
     proxy/             the capture proxy's CA (0600 files)
     browser/<nick>/    one persistent browser profile per IdP (IdP cookies survive runs)
     cache/             credential_process cache (0600 files)
@@ -28,6 +28,7 @@ from awscli_saml_sso.errors import LocalFileError, UsageError
 from awscli_saml_sso.files import atomic_write, ensure_private_dir, locked
 from awscli_saml_sso.idp.passwords import delete_password
 from awscli_saml_sso.model import IdentityProvider, is_loopback
+from awscli_saml_sso.network import DIRECT, Proxy, parse_proxy
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +61,15 @@ def check_url(url: str) -> str:
             "(plain http is accepted only for localhost)"
         )
     return url.strip()
+
+
+def _stored_proxy(idp: IdentityProvider) -> Proxy | None:
+    if not idp.proxy or idp.proxy == DIRECT:
+        return None
+    try:
+        return parse_proxy(idp.proxy)
+    except UsageError:
+        return None
 
 
 class Settings:
@@ -127,6 +137,12 @@ class Settings:
                     username=idp.username or old.username,
                     browser=idp.browser or old.browser,
                 )
+                if not (idp.proxy or idp.proxy_pac):  # a new proxy setting replaces both
+                    idp = replace(idp, proxy=old.proxy, proxy_pac=old.proxy_pac)
+            if idp.proxy and idp.proxy.strip().lower() == DIRECT:
+                idp = replace(idp, proxy=DIRECT)
+            elif idp.proxy:
+                idp = replace(idp, proxy=str(parse_proxy(idp.proxy)))  # never a password
             idps[idp.nickname] = idp
             self._store_idps(idps)
         return idp
@@ -159,6 +175,9 @@ class Settings:
         for idp in idps.values():
             if idp.username and delete_password(idp.nickname, idp.username):
                 removed.append(f"keyring password of {idp.username} at {idp.nickname}")
+            proxy = _stored_proxy(idp)
+            if proxy and proxy.username and delete_password(proxy.keyring_entry, proxy.username):
+                removed.append(f"keyring password of {proxy.username} at the proxy {proxy.url}")
         for name in OWN_ENTRIES:
             path = self.config_dir / name
             if path.is_dir() and not path.is_symlink():
