@@ -304,7 +304,7 @@ class Router:
             proxy = self.settings.http
         if proxy is None or bypasses(host, port, self.settings.no_proxy):
             return None
-        return proxy
+        return self._credentials.get(proxy.address, proxy)
 
 
 def load_pac(source: str) -> PacFunction:

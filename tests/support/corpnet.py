@@ -23,6 +23,7 @@ import shutil
 import socket
 import ssl
 import subprocess
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -125,12 +126,16 @@ def _squid_conf(root: Path, port: int, auth: bool) -> str:
 
 
 @contextlib.contextmanager
-def run_squid(root: Path, *, auth: bool = False) -> Iterator[Squid]:
-    """Start squid in the foreground (-N) on a free loopback port; stop it afterwards."""
+def run_squid(*, auth: bool = False) -> Iterator[Squid]:
+    """Start squid in the foreground (-N) on a free loopback port; stop it afterwards.
+
+    squid drops to its own user for logs and helpers, so its directory is a fresh one
+    directly under the temporary directory (pytest's are private to us), removed afterwards.
+    """
     if not Path(SQUID).exists():
         pytest.skip("squid is not installed (Debian: apt-get install squid)")
-    root.mkdir(parents=True, exist_ok=True)
-    root.chmod(0o777)  # squid drops to its own user for logs and helpers
+    root = Path(tempfile.mkdtemp(prefix="corpnet-squid-"))
+    root.chmod(0o777)
     (root / "hosts").write_text("".join(f"127.0.0.1 {name}\n" for name in CORP_HOSTS))
     if auth:
         (root / "htpasswd").write_text(_htpasswd(PROXY_USER, PROXY_PASSWORD))
@@ -138,19 +143,21 @@ def run_squid(root: Path, *, auth: bool = False) -> Iterator[Squid]:
     port = _free_port()
     (root / "squid.conf").write_text(_squid_conf(root, port, auth))
     squid = Squid(root, port, auth)
-    squid.process = subprocess.Popen(
-        [SQUID, "-N", "-f", str(root / "squid.conf")],
-        stdout=subprocess.DEVNULL,
-        stderr=(root / "stderr.log").open("wb"),
-        start_new_session=True,
-    )
+    with (root / "stderr.log").open("wb") as stderr:
+        squid.process = subprocess.Popen(
+            [SQUID, "-N", "-f", str(root / "squid.conf")],
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+            start_new_session=True,
+        )
     try:
         deadline = time.monotonic() + 15
         while True:
             with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
                 break
             if squid.process.poll() is not None or time.monotonic() > deadline:
-                errors = (root / "cache.log").read_text(errors="replace")[-2000:]
+                log = root / ("cache.log" if (root / "cache.log").exists() else "stderr.log")
+                errors = log.read_text(errors="replace")[-2000:]
                 pytest.fail(f"squid did not start: {errors}", pytrace=False)
             time.sleep(0.05)
         yield squid
@@ -162,17 +169,20 @@ def run_squid(root: Path, *, auth: bool = False) -> Iterator[Squid]:
         except subprocess.TimeoutExpired:
             os.killpg(squid.process.pid, 9)
             squid.process.wait(5)
+        shutil.rmtree(root, ignore_errors=True)
 
 
 @pytest.fixture
-def squid(tmp_path: Path) -> Iterator[Squid]:
-    with run_squid(tmp_path / "squid") as running:
+def squid() -> Iterator[Squid]:
+    """A private squid without authentication."""
+    with run_squid() as running:
         yield running
 
 
 @pytest.fixture
-def auth_squid(tmp_path: Path) -> Iterator[Squid]:
-    with run_squid(tmp_path / "squid-auth", auth=True) as running:
+def auth_squid() -> Iterator[Squid]:
+    """A private squid that wants Basic credentials (PROXY_USER / PROXY_PASSWORD)."""
+    with run_squid(auth=True) as running:
         yield running
 
 

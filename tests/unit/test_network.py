@@ -107,6 +107,9 @@ def test_router_fixed_proxy_per_scheme_no_proxy_and_loopback() -> None:
     for url in ("http://localhost:8080/", "https://127.0.0.1/", "http://[::1]:80/"):
         assert router.route(url) is None
     assert Router(ProxySettings()).route("https://idp.example.com/") is None
+    with_password = Proxy("plain", 3, "jdoe", "secret")
+    chosen = Router(settings, credentials={"plain:3": with_password}).route("http://a.example/")
+    assert chosen is not None and chosen.password == "secret"
 
 
 def test_router_follows_the_pac_answer_and_keeps_known_credentials() -> None:
