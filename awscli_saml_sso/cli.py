@@ -153,6 +153,11 @@ IDP_OPTIONS = _options(
         "--proxy-pac", metavar="URL", help="PAC file, http(s):// or file:// (stored with the IdP)."
     ),
     click.option(
+        "--integrated-auth",
+        metavar="HOSTS",
+        help="IdP hosts that may get your Kerberos ticket, comma-separated (stored with the IdP).",
+    ),
+    click.option(
         "--no-prompt", is_flag=True, envvar="ASS_NO_PROMPT", help="Never ask; fail instead."
     ),
     click.option(
@@ -313,6 +318,7 @@ def idp_list() -> None:
                 ("browser", item.browser),
                 ("proxy", item.proxy),
                 ("proxy-pac", item.proxy_pac),
+                ("integrated-auth", item.integrated_auth),
             )
             if v
         )

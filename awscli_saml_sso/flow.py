@@ -27,7 +27,7 @@ from awscli_saml_sso.idp.choose import choose_idp, store_idp_url
 from awscli_saml_sso.idp.prompter import TerminalPrompter, remember
 from awscli_saml_sso.idp.store import Settings
 from awscli_saml_sso.model import Keys, RunOptions, Ui, local_and_utc, parse_timestamp, region_for
-from awscli_saml_sso.network import ca_bundle
+from awscli_saml_sso.network import ca_bundle, integrated_auth_hosts
 
 log = logging.getLogger(__name__)
 REGION = re.compile(r"[a-z]{2}(-[a-z]+)+-\d{1,2}")
@@ -108,6 +108,7 @@ def sign_in_at_idp(opts: RunOptions, settings: Settings, ui: Ui) -> str:
         browser_plan(opts, settings, idp.nickname),
         router=upstream.router_for(opts, ui, idp),
         upstream_ca=ca_bundle(opts.env, settings.private_dir("proxy") / "upstream-ca.pem"),
+        integrated_auth=integrated_auth_hosts(opts.integrated_auth or idp.integrated_auth),
     )
     name = browser_name(plan)
     ui.info(f"Signing in to {idp.nickname} with {name}{'' if plan.visible else ' (headless)'}...")
@@ -116,6 +117,8 @@ def sign_in_at_idp(opts: RunOptions, settings: Settings, ui: Ui) -> str:
     kept = replace(idp, browser=capture.browser)
     if opts.proxy or opts.proxy_pac:  # stored with the IdP: the next run needs no option
         kept = replace(kept, proxy=opts.proxy, proxy_pac=opts.proxy_pac)
+    if opts.integrated_auth:
+        kept = replace(kept, integrated_auth=opts.integrated_auth)
     remember(settings, kept, prompter, ui)
     upstream.remember_passwords(ui)
     return capture.saml_response

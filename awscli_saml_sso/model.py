@@ -76,6 +76,7 @@ class RunOptions:
     endpoint_url: str | None = None
     proxy: str | None = None  # an upstream proxy URL, or "direct"
     proxy_pac: str | None = None  # a PAC file's http(s):// or file:// URL
+    integrated_auth: str | None = None  # comma-separated hosts that may get Kerberos tickets
     force: bool = False
     min_remaining: int = 300
     debug: bool = False
@@ -92,6 +93,7 @@ class IdentityProvider:
     browser: str | None = None
     proxy: str | None = None  # upstream proxy URL (never with a password), or "direct"
     proxy_pac: str | None = None
+    integrated_auth: str | None = None  # comma-separated hosts for Kerberos (Negotiate)
 
 
 # The one keys type -------------------------------------------------------------------------------

@@ -339,6 +339,35 @@ def router_for(settings: ProxySettings, credentials: Mapping[str, Proxy] | None 
     return Router(settings, load_pac(settings.pac) if settings.pac else None, credentials)
 
 
+# Integrated sign-in (Kerberos / Negotiate) ------------------------------------------------------
+_LABEL = r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?"
+_HOST_NAME = re.compile(rf"(?=.{{1,253}}$){_LABEL}(\.{_LABEL})*")
+
+
+def integrated_auth_hosts(text: str | None) -> tuple[str, ...]:
+    """The host names of --integrated-auth (comma-separated), checked. Raises UsageError.
+
+    Exact names only: `*` and wildcards would hand the person's Kerberos tickets to any host
+    that asks, so they are refused, as are URLs and ports.
+    """
+    if not text or not text.strip():
+        return ()
+    hosts = []
+    for entry in text.split(","):
+        host = entry.strip().lower().rstrip(".")
+        if not host:
+            continue
+        if "*" in host or not _HOST_NAME.fullmatch(host):
+            raise UsageError(
+                f"--integrated-auth: {entry.strip()!r} is not a host name; give the identity "
+                "provider's exact host names, comma-separated (no '*', wildcards or URLs)"
+            )
+        hosts.append(host)
+    if not hosts:
+        raise UsageError("--integrated-auth needs at least one host name")
+    return tuple(dict.fromkeys(hosts))
+
+
 # Certificates -------------------------------------------------------------------------------------
 #: Variables naming extra CA certificates (PEM) for the identity provider's TLS.
 CA_VARIABLES = ("SSL_CERT_FILE", "REQUESTS_CA_BUNDLE")

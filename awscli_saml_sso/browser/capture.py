@@ -39,6 +39,7 @@ class BrowserPlan:
     debug_dir: Path | None = None  # where a stuck page is saved (--log-level DEBUG)
     router: Router | None = None  # the upstream proxy rule; None: always direct
     upstream_ca: Path | None = None  # CAs for the IdP's TLS (network.ca_bundle)
+    integrated_auth: tuple[str, ...] = ()  # hosts that may get a Kerberos ticket
 
     @property
     def time_limit(self) -> float:
@@ -98,6 +99,7 @@ def capture_assertion(url: str, plan: BrowserPlan, prompter: Prompter) -> Captur
                     proxy_port=proxy.requested_port,
                     ca_spki_sha256=proxy.ca_spki_sha256,
                     profile_wait=plan.time_limit,
+                    integrated_auth=plan.integrated_auth,
                 )
             )
             proxy.wait_ready()

@@ -210,3 +210,33 @@ def test_aws_ca_bundle_as_the_aws_cli_reads_it(tmp_path: Path) -> None:
     assert aws_ca_bundle(env, "default") == "/etc/default.pem"
     assert aws_ca_bundle(env, "other") is None
     assert aws_ca_bundle({**env, "AWS_CA_BUNDLE": "/env.pem"}, "work") == "/env.pem"
+
+
+def test_integrated_auth_hosts_are_exact_names() -> None:
+    from awscli_saml_sso.network import integrated_auth_hosts
+
+    assert integrated_auth_hosts(" sts.corp.example, LOCALHOST ,sts.corp.example") == (
+        "sts.corp.example",
+        "localhost",
+    )
+    assert integrated_auth_hosts(None) == ()
+    for bad in ("*", "*.corp.example", "https://sts.corp.example", "sts:443", "a b", ","):
+        with pytest.raises(UsageError, match="integrated-auth"):
+            integrated_auth_hosts(bad)
+
+
+def test_allow_negotiate_merges_into_local_state(tmp_path: Path) -> None:
+    import json
+
+    from awscli_saml_sso.browser.profile import allow_negotiate
+
+    allow_negotiate(tmp_path)
+    fresh = json.loads((tmp_path / "Local State").read_text())
+    assert fresh == {"net": {"received_http_auth_negotiate_headers": True}}
+    (tmp_path / "Local State").write_text(json.dumps({"browser": {"x": 1}, "net": {"y": 2}}))
+    allow_negotiate(tmp_path)
+    merged = json.loads((tmp_path / "Local State").read_text())
+    assert merged == {
+        "browser": {"x": 1},
+        "net": {"y": 2, "received_http_auth_negotiate_headers": True},
+    }
