@@ -437,6 +437,8 @@ def _is_closed(exc: BaseException) -> bool:
 
 def _unreachable(proxy: CaptureProxy, url: str) -> str | None:
     """A sentence about the proxy's failure to reach the page's host, if it failed."""
+    if proxy.fatal_error:  # the upstream proxy's 407, an untrusted certificate: said better
+        return proxy.fatal_error
     try:
         host = urlsplit(url).hostname or ""
     except ValueError:

@@ -105,6 +105,8 @@ def _chromium_options(
     )
     # Commands return at once; fill_forms polls the page itself, with its own deadline.
     options.page_load_strategy = "none"
+    # Selenium talks to the driver on loopback: never through HTTP_PROXY / HTTPS_PROXY.
+    options.ignore_local_proxy_environment_variables()
     return options
 
 
