@@ -334,3 +334,169 @@ class CorpIdP:
         self._server.server_close()
         if self._thread is not None:
             self._thread.join(5)
+
+
+# Kerberos: a private MIT KDC and a Keycloak realm that signs in with SPNEGO ---------------------
+KRB_REALM = "CORP.TEST"
+KRB_USER, KRB_PASSWORD = "kuser", "kuser-kerberos-password"
+KRB_SERVICE = "HTTP/localhost"
+
+
+@dataclass
+class Kdc:
+    """A running krb5kdc on a loopback port; `kinit()` gets a ticket into a private cache."""
+
+    root: Path
+    port: int
+    krb5_conf: Path
+    keytab: Path  # HTTP/localhost's keys, for Keycloak
+    env: dict[str, str]
+
+    def kinit(self, ccache: Path, principal: str = KRB_USER, password: str = KRB_PASSWORD) -> None:
+        subprocess.run(
+            ["kinit", "-c", f"FILE:{ccache}", principal],
+            input=password + "\n",
+            text=True,
+            env=self.env,
+            check=True,
+            capture_output=True,
+            timeout=20,
+        )
+
+
+def _kdc_files(root: Path, port: int) -> dict[str, str]:
+    krb5_conf = f"""[libdefaults]
+ default_realm = {KRB_REALM}
+ dns_lookup_kdc = false
+ dns_lookup_realm = false
+ dns_canonicalize_hostname = false
+ rdns = false
+ udp_preference_limit = 1
+[realms]
+ {KRB_REALM} = {{
+  kdc = 127.0.0.1:{port}
+ }}
+[domain_realm]
+ localhost = {KRB_REALM}
+"""
+    kdc_conf = f"""[kdcdefaults]
+ kdc_ports = {port}
+ kdc_tcp_ports = {port}
+[realms]
+ {KRB_REALM} = {{
+  database_name = {root}/principal
+  key_stash_file = {root}/stash
+  acl_file = {root}/kadm5.acl
+  kdc_ports = {port}
+  kdc_tcp_ports = {port}
+  max_life = 1h
+  supported_enctypes = aes256-cts-hmac-sha1-96:normal aes128-cts-hmac-sha1-96:normal
+ }}
+[logging]
+ kdc = FILE:{root}/kdc.log
+"""
+    return {"krb5.conf": krb5_conf, "kdc.conf": kdc_conf, "kadm5.acl": ""}
+
+
+@contextlib.contextmanager
+def run_kdc(root: Path) -> Iterator[Kdc]:
+    """A private KDC (Debian krb5-kdc) configured only through KRB5_CONFIG/KRB5_KDC_PROFILE."""
+    for tool in ("krb5kdc", "kdb5_util", "kadmin.local", "kinit"):
+        if not shutil.which(tool, path=f"/usr/sbin:/usr/bin:{os.environ.get('PATH', '')}"):
+            pytest.skip(f"{tool} is missing (Debian: apt-get install krb5-kdc krb5-user)")
+    root.mkdir(parents=True, exist_ok=True)
+    port = _free_port()
+    for name, text in _kdc_files(root, port).items():
+        (root / name).write_text(text)
+    env = dict(
+        os.environ,
+        KRB5_CONFIG=str(root / "krb5.conf"),
+        KRB5_KDC_PROFILE=str(root / "kdc.conf"),
+        PATH=f"/usr/sbin:{os.environ.get('PATH', '')}",
+    )
+    keytab = root / "http.keytab"
+
+    def admin(*command: str) -> None:
+        subprocess.run(
+            ["kadmin.local", "-r", KRB_REALM, "-q", " ".join(command)],
+            env=env,
+            check=True,
+            capture_output=True,
+            timeout=30,
+        )
+
+    subprocess.run(
+        ["kdb5_util", "create", "-s", "-r", KRB_REALM, "-P", "master-" + os.urandom(8).hex()],
+        env=env,
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+    admin("addprinc", "-pw", KRB_PASSWORD, KRB_USER)
+    admin("addprinc", "-randkey", KRB_SERVICE)
+    admin("ktadd", "-k", str(keytab), KRB_SERVICE)
+    with (root / "krb5kdc.out").open("wb") as out:
+        process = subprocess.Popen(
+            ["krb5kdc", "-n", "-r", KRB_REALM],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        deadline = time.monotonic() + 15
+        while True:
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
+                break
+            if process.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"krb5kdc did not start: {(root / 'krb5kdc.out').read_text()}")
+            time.sleep(0.05)
+        yield Kdc(root, port, root / "krb5.conf", keytab, env)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, 15)
+        process.wait(10)
+
+
+def kerberos_realm(aws_realm_file: Path, name: str, keytab: Path) -> dict[str, Any]:
+    """A realm like the rig's `aws` one whose users come from Kerberos: no local users, every
+    new user in the AWS_USERS group (so the assertion carries its role), no profile form,
+    and a Kerberos user-storage provider with the KDC's keytab.
+    """
+    import json
+
+    realm = json.loads(aws_realm_file.read_text())
+    realm.update(realm=name, displayName=name, users=[], defaultGroups=["/AWS_USERS"])
+    realm["bruteForceProtected"] = False
+    realm["requiredActions"] = [
+        {
+            "alias": "VERIFY_PROFILE",
+            "name": "Verify Profile",
+            "providerId": "VERIFY_PROFILE",
+            "enabled": False,
+            "defaultAction": False,
+            "priority": 90,
+            "config": {},
+        }
+    ]
+    realm["components"] = {
+        "org.keycloak.storage.UserStorageProvider": [
+            {
+                "name": "corp-kerberos",
+                "providerId": "kerberos",
+                "subComponents": {},
+                "config": {
+                    "kerberosRealm": [KRB_REALM],
+                    "serverPrincipal": [f"{KRB_SERVICE}@{KRB_REALM}"],
+                    "keyTab": [str(keytab)],
+                    "allowPasswordAuthentication": ["false"],
+                    "updateProfileFirstLogin": ["false"],
+                    "debug": ["false"],
+                    "enabled": ["true"],
+                    "priority": ["0"],
+                    "cachePolicy": ["DEFAULT"],
+                },
+            }
+        ]
+    }
+    return realm
