@@ -465,7 +465,7 @@ def kerberos_realm(aws_realm_file: Path, name: str, keytab: Path) -> dict[str, A
     """
     import json
 
-    realm = json.loads(aws_realm_file.read_text())
+    realm: dict[str, Any] = json.loads(aws_realm_file.read_text())
     realm.update(realm=name, displayName=name, users=[], defaultGroups=["/AWS_USERS"])
     realm["bruteForceProtected"] = False
     realm["requiredActions"] = [
