@@ -92,13 +92,20 @@ def test_through_squid_with_basic_auth_never_leaking_it(
     port, seen = loopback_server
     with running(tmp_path, router, bundle) as proxy:
         assert fetch(proxy, corp_idp.url) == "200"
-        # Loopback goes direct: neither our proxy's credentials nor the client's reach it.
-        assert fetch(proxy, f"http://127.0.0.1:{port}/", "Proxy-Authorization: Basic eDp5") == "204"
+        # Plain http through squid (absolute-form, with our credentials) ...
+        assert fetch(proxy, f"http://web.corp.test:{port}/via-squid") == "204"
+        # ... and loopback direct: neither our proxy's credentials nor the client's reach it.
+        assert (
+            fetch(proxy, f"http://127.0.0.1:{port}/direct", "Proxy-Authorization: Basic eDp5")
+            == "204"
+        )
         assert proxy.fatal_error is None
-    assert seen and all("Proxy-Authorization" not in headers for headers in seen)
+    assert len(seen) == 2 and all("Proxy-Authorization" not in headers for headers in seen)
+    assert [headers["Host"] for headers in seen] == [f"web.corp.test:{port}", f"127.0.0.1:{port}"]
     log = auth_squid.log()
     assert f"CONNECT idp.corp.test:{corp_idp.port} jdoe" in log
-    assert f"127.0.0.1:{port}" not in log
+    assert f"GET http://web.corp.test:{port}/via-squid jdoe" in log
+    assert "/direct" not in log
 
 
 def test_wrong_proxy_password_is_fatal_at_once(

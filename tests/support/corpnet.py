@@ -36,7 +36,7 @@ import pytest
 
 SQUID = shutil.which("squid") or "/usr/sbin/squid"
 NCSA_AUTH = Path("/usr/lib/squid/basic_ncsa_auth")
-CORP_HOSTS = ("idp.corp.test", "sts.corp.test")
+CORP_HOSTS = ("idp.corp.test", "sts.corp.test", "web.corp.test")
 PROXY_USER, PROXY_PASSWORD = "jdoe", "proxy-secret"
 IDP_USER, IDP_PASSWORD = "corp_alice", "corp-password"
 ACS = "https://signin.aws.amazon.com/saml"
