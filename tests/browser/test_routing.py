@@ -92,6 +92,8 @@ def test_through_squid_with_basic_auth_never_leaking_it(
     port, seen = loopback_server
     with running(tmp_path, router, bundle) as proxy:
         assert fetch(proxy, corp_idp.url) == "200"
+        # https to a host that goes direct, while mitmproxy runs in upstream mode
+        assert fetch(proxy, f"https://127.0.0.1:{corp_idp.port}/direct-tls") == "200"
         # Plain http through squid (absolute-form, with our credentials) ...
         assert fetch(proxy, f"http://web.corp.test:{port}/via-squid") == "204"
         # ... and loopback direct: neither our proxy's credentials nor the client's reach it.
@@ -105,7 +107,7 @@ def test_through_squid_with_basic_auth_never_leaking_it(
     log = auth_squid.log()
     assert f"CONNECT idp.corp.test:{corp_idp.port} jdoe" in log
     assert f"GET http://web.corp.test:{port}/via-squid jdoe" in log
-    assert "/direct" not in log
+    assert "/direct" not in log and f"127.0.0.1:{corp_idp.port}" not in log
 
 
 def test_wrong_proxy_password_is_fatal_at_once(
