@@ -37,7 +37,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 #: Secrets that come from the environment: read once, then removed from os.environ so that
 #: no child (browser, driver, `exec` command) inherits them.
-SECRET_VARIABLES = ("ASS_PASSWORD", "ASS_MFA_CODE")
+SECRET_VARIABLES = ("ASS_PASSWORD", "ASS_MFA_CODE", "ASS_PROXY_PASSWORD")
 
 
 class ClickUi:
@@ -148,6 +148,19 @@ IDP_OPTIONS = _options(
     click.option("--region", help="Region for STS and the profile's config."),
     click.option("--duration", type=click.IntRange(min=900, max=43200), help="Session seconds."),
     click.option("--endpoint-url", envvar="ASS_ENDPOINT_URL", metavar="URL", help="STS endpoint."),
+    click.option(
+        "--proxy",
+        metavar="URL",
+        help="Upstream proxy http://[USER@]HOST:PORT, or 'direct' (stored with the IdP).",
+    ),
+    click.option(
+        "--proxy-pac", metavar="URL", help="PAC file, http(s):// or file:// (stored with the IdP)."
+    ),
+    click.option(
+        "--integrated-auth",
+        metavar="HOSTS",
+        help="IdP hosts that may get your Kerberos ticket, comma-separated (stored with the IdP).",
+    ),
     click.option(
         "--no-prompt", is_flag=True, envvar="ASS_NO_PROMPT", help="Never ask; fail instead."
     ),
@@ -460,7 +473,15 @@ def idp_list(as_json: bool) -> None:
         click.echo("No identity provider is stored.", err=True)
     for item in idps.values():
         extra = ", ".join(
-            f"{k}={v}" for k, v in (("user", item.username), ("browser", item.browser)) if v
+            f"{k}={v}"
+            for k, v in (
+                ("user", item.username),
+                ("browser", item.browser),
+                ("proxy", item.proxy),
+                ("proxy-pac", item.proxy_pac),
+                ("integrated-auth", item.integrated_auth),
+            )
+            if v
         )
         click.echo(f"{item.nickname}\t{item.url}" + (f"\t{extra}" if extra else ""))
 

@@ -22,10 +22,12 @@ from awscli_saml_sso.aws.roles import NO_ROLE, account_label, all_role_profiles,
 from awscli_saml_sso.aws.saml import Assertion, Role, parse_saml_response
 from awscli_saml_sso.browser.capture import BrowserPlan, browser_name, capture_assertion
 from awscli_saml_sso.errors import LocalFileError, NoRoleError, StsError, UsageError
+from awscli_saml_sso.idp import upstream
 from awscli_saml_sso.idp.choose import choose_idp, store_idp_url
 from awscli_saml_sso.idp.prompter import TerminalPrompter, remember
 from awscli_saml_sso.idp.store import Settings
 from awscli_saml_sso.model import Keys, RunOptions, Ui, local_and_utc, parse_timestamp, region_for
+from awscli_saml_sso.network import ca_bundle, integrated_auth_hosts
 
 log = logging.getLogger(__name__)
 REGION = re.compile(r"[a-z]{2}(-[a-z]+)+-\d{1,2}")
@@ -103,17 +105,29 @@ def sign_in_at_idp(opts: RunOptions, settings: Settings, ui: Ui) -> str:
         # as them without asking. A new user starts with a new profile.
         ui.info(f"Signing in as {opts.username} instead of {idp.username}: new browser profile.")
         shutil.rmtree(settings.browser_profile(idp.nickname), ignore_errors=True)
-    plan = browser_plan(opts, settings, idp.nickname)
+    plan = replace(
+        browser_plan(opts, settings, idp.nickname),
+        router=upstream.router_for(opts, ui, idp),
+        upstream_ca=ca_bundle(opts.env, settings.private_dir("proxy") / "upstream-ca.pem"),
+        integrated_auth=integrated_auth_hosts(opts.integrated_auth or idp.integrated_auth),
+    )
     name = browser_name(plan)
     ui.info(f"Signing in to {idp.nickname} with {name}{'' if plan.visible else ' (headless)'}...")
     prompter = TerminalPrompter(opts, idp, ui)
     capture = capture_assertion(idp.url, plan, prompter)
-    remember(settings, replace(idp, browser=capture.browser), prompter, ui)
+    kept = replace(idp, browser=capture.browser)
+    if opts.proxy or opts.proxy_pac:  # stored with the IdP: the next run needs no option
+        kept = replace(kept, proxy=opts.proxy, proxy_pac=opts.proxy_pac)
+    if opts.integrated_auth:
+        kept = replace(kept, integrated_auth=opts.integrated_auth)
+    remember(settings, kept, prompter, ui)
+    upstream.remember_passwords(ui)
     return capture.saml_response
 
 
 def fetch_assertion(opts: RunOptions, settings: Settings, ui: Ui) -> Assertion:
     """The parsed assertion: from --saml-response-file, else signed in at the IdP."""
+    opts = upstream.with_stored_proxy(opts, settings)
     if opts.saml_response_file:
         raw: str | bytes = read_saml_response_file(opts.saml_response_file)
     else:
@@ -155,13 +169,13 @@ def account_names(
         duration, _ = sts.requested_duration(assertion, sts.MIN_DURATION)
 
         def keys_for(role: Role) -> Keys:
-            target = sts_target(opts, role.role_arn)
+            target = sts_target(opts, role.role_arn, ui)
             return sts.assume_role_with_saml(
                 assertion, role, target, duration=duration, notify=ui.warn
             )
 
         def alias_of(keys: Keys) -> str | None:
-            return accounts.list_alias(keys, sts_target(opts, keys.role_arn).region)
+            return accounts.list_alias(keys, sts_target(opts, keys.role_arn, ui).region)
 
         with timing.span("account names"):
             return accounts.discover(path, assertion.roles, keys_for, alias_of, ui.warn)
@@ -170,9 +184,17 @@ def account_names(
         return {}
 
 
-def sts_target(opts: RunOptions, role_arn: str) -> sts.StsTarget:
-    """Where STS calls for `role_arn` go: the one region rule, or --endpoint-url."""
-    return sts.StsTarget(region_for(role_arn, opts.region, opts.env), opts.endpoint_url)
+def sts_target(opts: RunOptions, role_arn: str, ui: Ui) -> sts.StsTarget:
+    """Where STS calls for `role_arn` go (the one region rule, or --endpoint-url) and how:
+    the one routing rule's proxy, the CA bundle the AWS CLI would use.
+    """
+    target = sts.StsTarget(region_for(role_arn, opts.region, opts.env), opts.endpoint_url)
+    proxy = upstream.router_for(opts, ui).route(target.url)
+    return replace(
+        target,
+        proxy=proxy.url_with_credentials() if proxy else None,
+        ca_bundle=config_files.aws_ca_bundle(opts.env, opts.profile),
+    )
 
 
 def issue_keys(
@@ -188,7 +210,11 @@ def issue_keys(
     with timing.span("sts"):
         for profile, role in targets.items():
             issued[profile] = sts.assume_role_with_saml(
-                assertion, role, sts_target(opts, role.role_arn), duration=duration, notify=ui.warn
+                assertion,
+                role,
+                sts_target(opts, role.role_arn, ui),
+                duration=duration,
+                notify=ui.warn,
             )
     if opts.chain_role_arn:
         issued = {profile: chained(opts, assertion, keys, ui) for profile, keys in issued.items()}
@@ -206,7 +232,7 @@ def chained(opts: RunOptions, assertion: Assertion, source: Keys, ui: Ui) -> Key
         return chain.assume_role(
             source,
             role_arn,
-            sts_target(opts, role_arn),
+            sts_target(opts, role_arn, ui),
             name=chain.session_name(assertion.session_name),
             duration=duration,
             external_id=opts.external_id,
@@ -262,6 +288,7 @@ def preflight(opts: RunOptions, settings: Settings) -> Mapping[str, str] | None:
 def login(opts: RunOptions, settings: Settings, ui: Ui) -> LoginResult:
     """Sign in and write temporary credentials; raises the project's errors."""
     expires = still_valid(opts, preflight(opts, settings))
+    opts = upstream.with_stored_proxy(opts, settings)  # STS follows the IdP's proxy too
     if expires is not None:
         ui.result(
             f"The {opts.profile} profile still holds valid credentials until "
@@ -298,7 +325,8 @@ def _report(opts: RunOptions, issued: dict[str, Keys], path: Path, ui: Ui) -> No
     keys = next(iter(issued.values()))
     try:
         with timing.span("check"):
-            ui.result(f"Signed in as {sts.caller_identity(keys, sts_target(opts, keys.role_arn))}.")
+            target = sts_target(opts, keys.role_arn, ui)
+            ui.result(f"Signed in as {sts.caller_identity(keys, target)}.")
     except StsError as exc:
         ui.warn(f"The new keys were stored, but checking them failed: {exc.message}")
 

@@ -28,6 +28,7 @@ from awscli_saml_sso.browser.capture import HEADLESS_TIMEOUT
 from awscli_saml_sso.errors import LocalFileError, NeedsPerson, SignInError, UsageError
 from awscli_saml_sso.files import atomic_write, ensure_private_dir, locked
 from awscli_saml_sso.flow import fetch_assertion, issue_keys, login, pick_targets
+from awscli_saml_sso.idp import upstream
 from awscli_saml_sso.idp.store import Settings
 from awscli_saml_sso.model import Keys, RunOptions, Ui, parse_timestamp, region_for
 
@@ -130,6 +131,7 @@ def role_keys(opts: RunOptions, settings: Settings, ui: Ui) -> Keys:
         raise UsageError("--idp-nickname and --role-arn are both needed")
     check_chain_options(opts.chain_role_arn, opts.external_id)
     refresh_opts = replace(opts, use_stored=True, show_browser=False, use_browser=False)
+    refresh_opts = upstream.with_stored_proxy(refresh_opts, settings)
 
     def refresh() -> Keys:
         try:

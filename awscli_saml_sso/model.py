@@ -78,6 +78,9 @@ class RunOptions:
     output: str | None = None
     duration: int | None = None
     endpoint_url: str | None = None
+    proxy: str | None = None  # an upstream proxy URL, or "direct"
+    proxy_pac: str | None = None  # a PAC file's http(s):// or file:// URL
+    integrated_auth: str | None = None  # comma-separated hosts that may get Kerberos tickets
     force: bool = False
     min_remaining: int = 300
     debug: bool = False
@@ -92,6 +95,9 @@ class IdentityProvider:
     url: str
     username: str | None = None
     browser: str | None = None
+    proxy: str | None = None  # upstream proxy URL (never with a password), or "direct"
+    proxy_pac: str | None = None
+    integrated_auth: str | None = None  # comma-separated hosts for Kerberos (Negotiate)
 
 
 # The one keys type -------------------------------------------------------------------------------

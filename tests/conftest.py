@@ -18,7 +18,7 @@ import pytest
 TESTS = Path(__file__).resolve().parent
 sys.path.insert(0, str(TESTS.parent / "keycloak"))
 
-pytest_plugins = ("support.rig", "support.browsers", "support.sandbox")
+pytest_plugins = ("support.rig", "support.browsers", "support.sandbox", "support.corpnet")
 
 # Folder -> markers its tests carry (a test file may add more, e.g. e2e sign-ins: browser).
 _FOLDER_MARKERS = {"browser": ("browser",), "e2e": ("rig",), "rig": ("rig",), "unit": ()}

@@ -546,3 +546,23 @@ def write_configs(path: Path, profiles: Mapping[str, Mapping[str, str]]) -> None
     }
     if sections:
         _edit(Path(path), sections, _find_config_section)
+
+
+def aws_ca_bundle(env: Mapping[str, str], profile: str) -> str | None:
+    """The CA bundle the AWS CLI would verify STS with: `AWS_CA_BUNDLE`, else `ca_bundle` in
+    the profile's section of the config file; None for botocore's own. Raises LocalFileError
+    when the config file is corrupt.
+    """
+    named = (env.get("AWS_CA_BUNDLE") or "").strip()
+    if named:
+        return named
+    loaded = _load(config_file(env))
+    if loaded is None:
+        return None
+    document = loaded[1]
+    section = _find_config_section(
+        document, "default" if profile == "default" else f"profile {profile}"
+    )
+    line = section.options.get("ca_bundle") if section is not None else None
+    value = _value(document, line).strip() if line is not None else ""
+    return str(Path(value).expanduser()) if value else None

@@ -12,7 +12,7 @@ import functools
 import logging
 import os
 import urllib.parse
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timezone
 from typing import TYPE_CHECKING, Any
 
@@ -32,10 +32,23 @@ MIN_DURATION, MAX_DURATION = 900, 43200
 
 @dataclass(frozen=True)
 class StsTarget:
-    """Where STS calls go: always a regional endpoint unless an explicit URL is given."""
+    """Where STS calls go: always a regional endpoint unless an explicit URL is given; how:
+    through `proxy` (a URL, possibly with Basic credentials) or direct, and which CA bundle
+    verifies TLS (None: botocore's own).
+    """
 
     region: str
     endpoint_url: str | None = None
+    proxy: str | None = field(default=None, repr=False)
+    ca_bundle: str | None = None
+
+    @property
+    def url(self) -> str:
+        """The endpoint the calls go to (the one the routing rule is asked about)."""
+        if self.endpoint_url:
+            return self.endpoint_url
+        suffix = "amazonaws.com.cn" if self.region.startswith("cn-") else "amazonaws.com"
+        return f"https://sts.{self.region}.{suffix}"
 
 
 def requested_duration(assertion: Assertion, duration: int | None) -> tuple[int, str | None]:
@@ -123,6 +136,8 @@ def _client(service: str, target: StsTarget, credentials: Keys | None) -> Any:
         read_timeout=30,
         retries={"mode": "standard", "max_attempts": 2},
         signature_version=UNSIGNED if credentials is None else None,
+        # Always explicit, so the one routing rule (network.Router) decides: empty is direct.
+        proxies={"http": target.proxy, "https": target.proxy} if target.proxy else {},
     )
     keys: dict[str, str] = {}
     if credentials is not None:
@@ -132,7 +147,12 @@ def _client(service: str, target: StsTarget, credentials: Keys | None) -> Any:
             "aws_session_token": credentials.session_token,
         }
     return _session().client(
-        service, region_name=target.region, endpoint_url=target.endpoint_url, config=config, **keys
+        service,
+        region_name=target.region,
+        endpoint_url=target.endpoint_url,
+        config=config,
+        verify=target.ca_bundle,
+        **keys,
     )
 
 
@@ -145,12 +165,28 @@ def _call(what: str, target: StsTarget, call: Callable[[], dict[str, Any]]) -> d
         ClientError,
         EndpointConnectionError,
         ParamValidationError,
+        ProxyConnectionError,
+        SSLError,
     )
     from botocore.parsers import ResponseParserError
 
     where = target.endpoint_url or f"STS in {target.region}"
     try:
         return call()
+    except SSLError as exc:
+        log.debug("%s failed", what, exc_info=True)
+        raise StsError(
+            f"{what} failed: the certificate of {urllib.parse.urlsplit(target.url).hostname} "
+            "is not trusted; if your company inspects TLS, set AWS_CA_BUNDLE (or ca_bundle in "
+            "the profile's config) to a PEM file holding its CA"
+        ) from exc
+    except ProxyConnectionError as exc:
+        log.debug("%s failed", what, exc_info=True)
+        proxy = urllib.parse.urlsplit(target.proxy or "")
+        raise StsError(
+            f"{what} failed: the proxy http://{proxy.hostname}:{proxy.port} did not let the "
+            f"call through to {where}"
+        ) from exc
     except ClientError as exc:
         error = exc.response.get("Error", {})
         code = error.get("Code", "error")

@@ -167,6 +167,8 @@ def fill_forms(
         while True:
             if proxy.captured.is_set():
                 return _result(proxy)
+            if proxy.fatal_error:  # the upstream proxy's 407, an untrusted certificate
+                raise SignInError(proxy.fatal_error)
             if time.monotonic() >= deadline:
                 raise _stuck(driver, proxy, run, timeout, debug_dir)
             if autofill:
@@ -435,6 +437,8 @@ def _is_closed(exc: BaseException) -> bool:
 
 def _unreachable(proxy: CaptureProxy, url: str) -> str | None:
     """A sentence about the proxy's failure to reach the page's host, if it failed."""
+    if proxy.fatal_error:  # the upstream proxy's 407, an untrusted certificate: said better
+        return proxy.fatal_error
     try:
         host = urlsplit(url).hostname or ""
     except ValueError:

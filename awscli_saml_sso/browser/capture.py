@@ -17,6 +17,7 @@ from awscli_saml_sso.browser.discovery import resolve_browser
 from awscli_saml_sso.browser.launch import open_browser
 from awscli_saml_sso.browser.proxy import CaptureProxy, free_loopback_port
 from awscli_saml_sso.model import Prompter
+from awscli_saml_sso.network import Router
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +37,9 @@ class BrowserPlan:
     profile_dir: Path  # the IdP's persistent browser profile
     ca_dir: Path  # the capture proxy's CA
     debug_dir: Path | None = None  # where a stuck page is saved (--log-level DEBUG)
+    router: Router | None = None  # the upstream proxy rule; None: always direct
+    upstream_ca: Path | None = None  # CAs for the IdP's TLS (network.ca_bundle)
+    integrated_auth: tuple[str, ...] = ()  # hosts that may get a Kerberos ticket
 
     @property
     def time_limit(self) -> float:
@@ -55,7 +59,13 @@ def browser_name(plan: BrowserPlan) -> str:
     return resolve_browser(plan.browser, plan.driver_path).name
 
 
-def start_proxy(ca_dir: Path, lifetimes: contextlib.ExitStack) -> CaptureProxy:
+def start_proxy(
+    ca_dir: Path,
+    lifetimes: contextlib.ExitStack,
+    *,
+    router: Router | None = None,
+    upstream_ca: Path | None = None,
+) -> CaptureProxy:
     """Start the capture proxy so that the browser can start at the same time.
 
     The browser needs the proxy's port and its CA's pin. The port is chosen up front and the
@@ -63,7 +73,7 @@ def start_proxy(ca_dir: Path, lifetimes: contextlib.ExitStack) -> CaptureProxy:
     and start (~0.4 s) overlap the browser's start-up.
     """
     pin = ensure_ca(ca_dir)
-    proxy = CaptureProxy(ca_dir, port=free_loopback_port())
+    proxy = CaptureProxy(ca_dir, port=free_loopback_port(), router=router, upstream_ca=upstream_ca)
     lifetimes.callback(proxy.stop)
     proxy.begin()
     proxy.ca_spki_sha256 = pin
@@ -77,7 +87,9 @@ def capture_assertion(url: str, plan: BrowserPlan, prompter: Prompter) -> Captur
     spec = resolve_browser(plan.browser, plan.driver_path)
     with contextlib.ExitStack() as lifetimes:  # unwound last-in first-out: browser, then proxy
         with timing.span("proxy start"):
-            proxy = start_proxy(plan.ca_dir, lifetimes)
+            proxy = start_proxy(
+                plan.ca_dir, lifetimes, router=plan.router, upstream_ca=plan.upstream_ca
+            )
         with timing.span("browser start"):
             driver = lifetimes.enter_context(
                 open_browser(
@@ -88,6 +100,7 @@ def capture_assertion(url: str, plan: BrowserPlan, prompter: Prompter) -> Captur
                     ca_spki_sha256=proxy.ca_spki_sha256,
                     ca_cert=cert_path(plan.ca_dir),
                     profile_wait=plan.time_limit,
+                    integrated_auth=plan.integrated_auth,
                 )
             )
             proxy.wait_ready()

@@ -28,7 +28,7 @@ from awscli_saml_sso.browser.discovery import (
     BrowserSpec,
     download_driver,
 )
-from awscli_saml_sso.browser.profile import locked_profile
+from awscli_saml_sso.browser.profile import allow_negotiate, locked_profile
 from awscli_saml_sso.errors import SignInError, UsageError
 from awscli_saml_sso.limits import TimeLimitExceeded, call_with_time_limit
 
@@ -42,7 +42,13 @@ _QUIT_TIMEOUT = 5.0
 
 
 def _chromium_options(
-    spec: BrowserSpec, *, headless: bool, profile_dir: Path, proxy_port: int, ca_spki_sha256: str
+    spec: BrowserSpec,
+    *,
+    headless: bool,
+    profile_dir: Path,
+    proxy_port: int,
+    ca_spki_sha256: str,
+    integrated_auth: tuple[str, ...] = (),
 ) -> Any:
     from selenium.webdriver.chrome.options import Options as ChromeOptions
     from selenium.webdriver.edge.options import Options as EdgeOptions
@@ -77,6 +83,9 @@ def _chromium_options(
         arguments.append("--no-sandbox")  # Chromium refuses to start as root with its sandbox
     if headless:
         arguments.append("--headless=new")
+    if integrated_auth:
+        # Kerberos tickets for these exact hosts only; never delegated (no delegate list).
+        arguments.append(f"--auth-server-allowlist={','.join(integrated_auth)}")
     for argument in arguments:
         options.add_argument(argument)
     options.add_experimental_option(
@@ -96,6 +105,8 @@ def _chromium_options(
     )
     # Commands return at once; fill_forms polls the page itself, with its own deadline.
     options.page_load_strategy = "none"
+    # Selenium talks to the driver on loopback: never through HTTP_PROXY / HTTPS_PROXY.
+    options.ignore_local_proxy_environment_variables()
     return options
 
 
@@ -129,6 +140,7 @@ def open_browser(
     ca_spki_sha256: str,
     start_timeout: float = 30.0,
     profile_wait: float = 0.0,
+    integrated_auth: tuple[str, ...] = (),
 ) -> Iterator[WebDriver]:
     """Start the browser behind the capture proxy and yield its Selenium WebDriver.
 
@@ -156,7 +168,10 @@ def open_browser(
             profile_dir=profile_dir,
             proxy_port=proxy_port,
             ca_spki_sha256=ca_spki_sha256,
+            integrated_auth=integrated_auth,
         )
+        if integrated_auth:
+            allow_negotiate(profile_dir)
         service = _make_service(spec, driver_path, profile_dir)
         driver = None
         try:

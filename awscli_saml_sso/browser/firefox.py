@@ -208,8 +208,11 @@ def trust_our_ca(
 # -- the browser ----------------------------------------------------------------------------
 
 
-def firefox_prefs(profile_dir: Path, proxy_port: int) -> dict[str, Any]:
-    """The preferences of every session: our proxy only, no background traffic, no secrets."""
+def firefox_prefs(
+    profile_dir: Path, proxy_port: int, integrated_auth: tuple[str, ...] = ()
+) -> dict[str, Any]:
+    """The preferences of every session: our proxy only, no background traffic, no secrets;
+    Negotiate (Kerberos) answered for the `integrated_auth` hosts only, never delegated."""
     proxy = {
         "network.proxy.type": 1,  # manual
         "network.proxy.http": "127.0.0.1",
@@ -294,11 +297,21 @@ def firefox_prefs(profile_dir: Path, proxy_port: int) -> dict[str, Any]:
         "browser.startup.page": 3,
         "browser.sessionstore.resume_from_crash": False,
     }
-    return {**proxy, **trust, **quiet, **private}
+    negotiate = {
+        "network.negotiate-auth.trusted-uris": ",".join(integrated_auth),
+        "network.negotiate-auth.delegation-uris": "",
+        "network.automatic-ntlm-auth.trusted-uris": "",
+    }
+    return {**proxy, **trust, **quiet, **private, **negotiate}
 
 
 def firefox_options(
-    spec: BrowserSpec, *, headless: bool, profile_dir: Path, proxy_port: int
+    spec: BrowserSpec,
+    *,
+    headless: bool,
+    profile_dir: Path,
+    proxy_port: int,
+    integrated_auth: tuple[str, ...] = (),
 ) -> Any:
     """Selenium options: this profile used in place, our prefs, no certificate accepted blindly."""
     from selenium.webdriver.firefox.options import Options
@@ -312,7 +325,7 @@ def firefox_options(
     options.add_argument("-no-remote")
     if headless:
         options.add_argument("-headless")
-    for name, value in firefox_prefs(profile_dir, proxy_port).items():
+    for name, value in firefox_prefs(profile_dir, proxy_port, integrated_auth).items():
         options.set_preference(name, value)
     # Selenium's Firefox default is True ("accept all certificates"): never.
     options.accept_insecure_certs = False
@@ -431,6 +444,7 @@ def open_firefox(
     start_timeout: float = START_TIMEOUT,
     profile_wait: float = 0.0,
     certutil: str | None = "certutil",
+    integrated_auth: tuple[str, ...] = (),
 ) -> Iterator[WebDriver]:
     """Start Firefox behind the capture proxy, trusting its CA `ca_cert`; yield the WebDriver.
 
@@ -465,7 +479,11 @@ def open_firefox(
             start_timeout=start_timeout,
         )
         options = firefox_options(
-            spec, headless=headless, profile_dir=profile_dir, proxy_port=proxy_port
+            spec,
+            headless=headless,
+            profile_dir=profile_dir,
+            proxy_port=proxy_port,
+            integrated_auth=integrated_auth,
         )
         service = _make_service(driver_path, profile_dir)
         driver = None

@@ -30,11 +30,13 @@ def open_browser(
     ca_cert: Path,
     start_timeout: float | None = None,
     profile_wait: float = 0.0,
+    integrated_auth: tuple[str, ...] = (),
 ) -> Iterator[WebDriver]:
     """Start `spec`'s browser behind the proxy on `proxy_port` and yield its WebDriver.
 
     `ca_spki_sha256` is the pin of the proxy's CA (Chromium), `ca_cert` its PEM file
-    (Firefox); `start_timeout` defaults to each family's own. Raises what
+    (Firefox); `start_timeout` defaults to each family's own; `integrated_auth` names the
+    hosts that may receive the person's Kerberos ticket (Negotiate). Raises what
     chromium.open_browser and firefox.open_firefox raise.
     """
     limit: dict[str, Any] = {} if start_timeout is None else {"start_timeout": start_timeout}
@@ -46,6 +48,7 @@ def open_browser(
             proxy_port=proxy_port,
             ca_cert=ca_cert,
             profile_wait=profile_wait,
+            integrated_auth=integrated_auth,
             **limit,
         )
     else:
@@ -56,6 +59,7 @@ def open_browser(
             proxy_port=proxy_port,
             ca_spki_sha256=ca_spki_sha256,
             profile_wait=profile_wait,
+            integrated_auth=integrated_auth,
             **limit,
         )
     with browser as driver:

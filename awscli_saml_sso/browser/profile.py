@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 from collections.abc import Iterator
 from pathlib import Path
 
 from awscli_saml_sso.errors import LocalFileError, SignInError
-from awscli_saml_sso.files import ensure_private_dir, locked
+from awscli_saml_sso.files import atomic_write, ensure_private_dir, locked
 
 logger = logging.getLogger(__name__)
 
@@ -45,3 +46,30 @@ def locked_profile(profile_dir: Path, wait: float) -> Iterator[None]:
                 logger.debug("removing stale %s from %s", marker, profile_dir)
                 path.unlink(missing_ok=True)
         yield
+
+
+def allow_negotiate(profile_dir: Path) -> None:
+    """Let a fresh profile answer the first Negotiate (Kerberos) challenge.
+
+    On Linux, Chromium refuses Negotiate until its `Local State` records that a Negotiate
+    header was ever received (it sets that itself on the first challenge, effective only
+    afterwards): so the first sign-in of a new profile would fall back to the form. The flag
+    is merged into `Local State` before the browser starts; every other setting is kept.
+    """
+    path = profile_dir / "Local State"
+    try:
+        state = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        state = {}
+    except (OSError, ValueError):
+        logger.debug("unreadable %s; writing a new one", path, exc_info=True)
+        state = {}
+    if not isinstance(state, dict):
+        state = {}
+    net = state.setdefault("net", {})
+    if not isinstance(net, dict):
+        net = state["net"] = {}
+    if net.get("received_http_auth_negotiate_headers") is True:
+        return
+    net["received_http_auth_negotiate_headers"] = True
+    atomic_write(path, json.dumps(state).encode("utf-8"))

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import socket
 import threading
 import time
@@ -25,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from awscli_saml_sso.browser.ca import CA_BASENAME, prepare_confdir, spki_sha256, tighten_files
 from awscli_saml_sso.errors import SignInError
+from awscli_saml_sso.network import Proxy, Router, certificate_advice
 
 if TYPE_CHECKING:
     import asyncio
@@ -46,6 +46,10 @@ _DONE_PAGE = (
     b"<link rel='icon' href='data:,'></head>"
     b"<body style='font-family:sans-serif;margin:3em'><h1>Sign-in complete</h1>"
     b"<p>Sign-in complete, you can close this window.</p></body></html>"
+)
+_PROXY_AUTH_PAGE = (
+    b"<!doctype html><html><head><meta charset='utf-8'><title>Proxy sign-in refused</title>"
+    b"</head><body><p>The upstream proxy refused the sign-in (HTTP 407).</p></body></html>"
 )
 _NO_ASSERTION_PAGE = (
     b"<!doctype html><html><head><meta charset='utf-8'><title>No SAMLResponse</title></head>"
@@ -132,6 +136,96 @@ class _CaptureAddon:
         self._owner._on_capture(value)
 
 
+class _UpstreamAddon:
+    """mitmproxy addon: sends each request direct or through the upstream proxy the Router
+    names, adds that proxy's Basic credentials and nothing else, and turns a proxy's 407 or
+    an untrusted certificate into the owner's `fatal_error` (never a browser login prompt).
+
+    mitmproxy runs in upstream mode whenever a proxy may be used (its regular mode would
+    tunnel plain http with CONNECT, which proxies refuse); `server_conn.via` is then chosen
+    per request, `None` being direct.
+    """
+
+    def __init__(self, owner: CaptureProxy, router: Router) -> None:
+        self._owner = owner
+        self._router = router
+
+    def requestheaders(self, flow: Any) -> None:
+        from mitmproxy.connection import Server
+
+        req = flow.request
+        if is_capture_request(req.pretty_host, req.method, req.path):
+            return  # answered here, never sent anywhere
+        proxy = self._router.route(req.pretty_url)
+        via: Any = ("http", (proxy.host, proxy.port)) if proxy is not None else None
+        if flow.server_conn.via != via:
+            # The flow's connection may already be open on the other route: use a new one.
+            fresh = Server(address=flow.server_conn.address)
+            fresh.via = via
+            flow.server_conn = fresh
+        if proxy is None and req.scheme == "http":
+            req.authority = ""  # origin-form: a direct request must not look like a proxy's
+        flow.metadata["upstream_proxy"] = proxy
+        logger.debug("%s %s: %s", req.method, req.pretty_host, proxy or "direct")
+
+    def request(self, flow: Any) -> None:
+        req = flow.request
+        # Proxy credentials go to the proxy that is used, never to a host reached directly.
+        req.headers.pop("Proxy-Authorization", None)
+        proxy: Proxy | None = flow.metadata.get("upstream_proxy")
+        if proxy is not None and req.scheme == "http":
+            authorization = proxy.basic_authorization()
+            if authorization:
+                req.headers["Proxy-Authorization"] = authorization
+
+    def http_connect_upstream(self, flow: Any) -> None:
+        host, port = flow.server_conn.address
+        proxy = self._router.known_proxy(str(host), int(port))
+        authorization = proxy.basic_authorization() if proxy else None
+        if authorization:
+            flow.request.headers["Proxy-Authorization"] = authorization
+
+    def response(self, flow: Any) -> None:
+        from mitmproxy import http
+
+        proxy: Proxy | None = flow.metadata.get("upstream_proxy")
+        if proxy is not None and flow.response.status_code == 407:
+            self._owner._on_fatal(_proxy_refused(proxy))
+            flow.response = http.Response.make(
+                502, _PROXY_AUTH_PAGE, {"Content-Type": "text/html; charset=utf-8"}
+            )
+
+    def error(self, flow: Any) -> None:
+        message = str(flow.error.msg) if flow.error else ""
+        proxy: Proxy | None = flow.metadata.get("upstream_proxy")
+        if proxy is not None and "refused HTTP CONNECT request: 407" in message:
+            self._owner._on_fatal(_proxy_refused(proxy))
+        elif _is_certificate_error(message) and _is_page(flow.request):
+            self._owner._on_fatal(certificate_advice(flow.request.pretty_host, message))
+
+
+def _proxy_refused(proxy: Proxy) -> str:
+    if proxy.username:
+        return (
+            f"The proxy {proxy.url} refused the password of {proxy.username} (HTTP 407); "
+            "check the user in --proxy and the password in the OS keyring or ASS_PROXY_PASSWORD."
+        )
+    return (
+        f"The proxy {proxy.url} asks for a username and password (HTTP 407); give the user "
+        "in the proxy URL (--proxy http://USER@HOST:PORT)."
+    )
+
+
+def _is_certificate_error(message: str) -> bool:
+    text = message.lower()
+    return "certificate" in text and ("verify" in text or "hostname" in text)
+
+
+def _is_page(request: Any) -> bool:
+    """Whether a request loads a page the person would see (not an image or a script)."""
+    return request.headers.get("Sec-Fetch-Dest", "document") in ("document", "iframe")
+
+
 def _quiet_exception_handler(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
     logger.debug(
         "capture proxy loop: %s", context.get("message"), exc_info=context.get("exception")
@@ -165,8 +259,18 @@ class CaptureProxy:
     leaving always stops the proxy, joins its thread and frees the port.
     """
 
-    def __init__(self, confdir: Path, *, start_timeout: float = 10.0, port: int = 0) -> None:
+    def __init__(
+        self,
+        confdir: Path,
+        *,
+        start_timeout: float = 10.0,
+        port: int = 0,
+        router: Router | None = None,
+        upstream_ca: Path | None = None,
+    ) -> None:
         self.confdir = Path(confdir)
+        self.router = router  # None or no proxy configured: every request goes direct
+        self.upstream_ca = upstream_ca  # None: mitmproxy's own bundle
         self.start_timeout = start_timeout
         self.requested_port = port  # 0: any free port, known once listening
         self.port: int = 0
@@ -176,6 +280,8 @@ class CaptureProxy:
         self.upstream_connections: list[tuple[str, int]] = []
         self.upstream_errors: list[str] = []
         self.upstream_failures: dict[str, str] = {}  # host -> last error
+        #: A failure no waiting can mend (the proxy's 407, an untrusted certificate).
+        self.fatal_error: str | None = None
         self._saml_response: str | None = None
         self._ready = threading.Event()
         self._start_error: BaseException | None = None
@@ -288,6 +394,7 @@ class CaptureProxy:
         self.upstream_connections.clear()
         self.upstream_errors.clear()
         self.upstream_failures.clear()
+        self.fatal_error = None
 
     @property
     def saml_response(self) -> str | None:
@@ -307,6 +414,10 @@ class CaptureProxy:
         host = str(address[0]) if address else "?"
         self.upstream_errors.append(f"{host}: {error}")
         self.upstream_failures[host] = error
+
+    def _on_fatal(self, message: str) -> None:
+        if self.fatal_error is None:
+            self.fatal_error = message
 
     def _on_capture(self, value: str) -> None:
         if not self.captured.is_set():
@@ -341,19 +452,24 @@ class CaptureProxy:
             listen_port=self.requested_port,
             ssl_insecure=False,
         )
+        router = self.router if self.router and self.router.settings.configured else None
         # A bare Master with the default addons: DumpMaster would add the flow dumper, the
         # terminal log and an error check that prints and calls sys.exit in this thread.
         m: Any = master.Master(opts)
         m.addons.add(*addons.default_addons())  # type: ignore[no-untyped-call]
         m.addons.add(_CaptureAddon(self))
+        if router is not None:
+            m.addons.add(_UpstreamAddon(self, router))
         # These options are registered by the addons, so they can be set only now.
         # "lazy": never connect upstream before a request needs it, so the captured post
         # never opens a connection to AWS.
         opts.update(connection_strategy="lazy", onboarding=False, command_history=False)
-        cafile = os.environ.get("SSL_CERT_FILE")
-        if cafile:
-            # Honour the conventional override so a corporate CA can verify the IdP upstream.
-            opts.update(ssl_verify_upstream_trusted_ca=cafile)
+        if router is not None:
+            # The mode's proxy is only the default: _UpstreamAddon chooses for each request.
+            opts.update(mode=[f"upstream:{router.default_proxy_url()}"])
+        if self.upstream_ca is not None:
+            # The system store plus SSL_CERT_FILE / REQUESTS_CA_BUNDLE (network.ca_bundle).
+            opts.update(ssl_verify_upstream_trusted_ca=str(self.upstream_ca))
         self._master = m
         try:
             await m.run()

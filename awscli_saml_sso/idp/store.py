@@ -2,7 +2,8 @@
 
 Layout of the config directory (`ASS_CONFIG_DIR`, default `~/.awscli_saml_sso`, mode 0700)::
 
-    idps.json          nickname -> login URL, username, browser (no secrets; 0600)
+    idps.json          nickname -> login URL, username, browser, proxy, Kerberos hosts
+                       (no secrets; 0600)
     proxy/             the capture proxy's CA (0600 files)
     browser/<nick>/    one persistent browser profile per IdP (IdP cookies survive runs)
     cache/             credential_process cache (0600 files)
@@ -30,6 +31,7 @@ from awscli_saml_sso.errors import LocalFileError, UsageError
 from awscli_saml_sso.files import atomic_write, ensure_private_dir, locked
 from awscli_saml_sso.idp.passwords import delete_password
 from awscli_saml_sso.model import IdentityProvider, is_loopback
+from awscli_saml_sso.network import DIRECT, Proxy, integrated_auth_hosts, parse_proxy
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +67,28 @@ def check_url(url: str) -> str:
             "(plain http is accepted only for localhost)"
         )
     return url.strip()
+
+
+#: Fields written only when set, so an idps.json without them stays readable by versions
+#: that predate them.
+_OPTIONAL_FIELDS = ("proxy", "proxy_pac", "integrated_auth")
+
+
+def _entry(idp: IdentityProvider) -> dict[str, object]:
+    entry = asdict(idp)
+    for name in _OPTIONAL_FIELDS:
+        if entry.get(name) is None:
+            entry.pop(name, None)
+    return entry
+
+
+def _stored_proxy(idp: IdentityProvider) -> Proxy | None:
+    if not idp.proxy or idp.proxy == DIRECT:
+        return None
+    try:
+        return parse_proxy(idp.proxy)
+    except UsageError:
+        return None
 
 
 class Settings:
@@ -115,7 +139,7 @@ class Settings:
 
     def _store_idps(self, idps: Mapping[str, IdentityProvider]) -> None:
         ensure_private_dir(self.config_dir)
-        data = json.dumps([asdict(idp) for idp in idps.values()], indent=2) + "\n"
+        data = json.dumps([_entry(idp) for idp in idps.values()], indent=2) + "\n"
         atomic_write(self.idps_file, data.encode("utf-8"))
 
     def save_idp(self, idp: IdentityProvider) -> IdentityProvider:
@@ -131,6 +155,17 @@ class Settings:
                     idp,
                     username=idp.username or old.username,
                     browser=idp.browser or old.browser,
+                    integrated_auth=idp.integrated_auth or old.integrated_auth,
+                )
+                if not (idp.proxy or idp.proxy_pac):  # a new proxy setting replaces both
+                    idp = replace(idp, proxy=old.proxy, proxy_pac=old.proxy_pac)
+            if idp.proxy and idp.proxy.strip().lower() == DIRECT:
+                idp = replace(idp, proxy=DIRECT)
+            elif idp.proxy:
+                idp = replace(idp, proxy=str(parse_proxy(idp.proxy)))  # never a password
+            if idp.integrated_auth:
+                idp = replace(
+                    idp, integrated_auth=",".join(integrated_auth_hosts(idp.integrated_auth))
                 )
             idps[idp.nickname] = idp
             self._store_idps(idps)
@@ -164,6 +199,9 @@ class Settings:
         for idp in idps.values():
             if idp.username and delete_password(idp.nickname, idp.username):
                 removed.append(f"keyring password of {idp.username} at {idp.nickname}")
+            proxy = _stored_proxy(idp)
+            if proxy and proxy.username and delete_password(proxy.keyring_entry, proxy.username):
+                removed.append(f"keyring password of {proxy.username} at the proxy {proxy.url}")
         for name in OWN_ENTRIES:
             path = self.config_dir / name
             if path.is_dir() and not path.is_symlink():
