@@ -6,6 +6,7 @@ a `Layout`; each test lays out the files as that system's installers do.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -22,6 +23,10 @@ from awscli_saml_sso.browser.discovery import (
     resolve_browser,
 )
 from awscli_saml_sso.errors import UsageError
+
+# A POSIX PATH (":"-separated) cannot hold Windows paths with drive letters, and Windows
+# has no execute bit: the Linux and macOS layouts are built on POSIX systems only.
+posix_only = pytest.mark.skipif(sys.platform == "win32", reason="POSIX layouts need POSIX paths")
 
 
 def program(path: Path, mode: int = 0o755) -> Path:
@@ -44,6 +49,7 @@ def linux(tmp_path: Path, *path_dirs: str) -> Layout:
     return Layout(platform="linux", env={"PATH": path, "HOME": str(root / "home")}, root=root)
 
 
+@posix_only
 def test_linux_debian_packages(tmp_path: Path) -> None:
     layout = linux(tmp_path, "/usr/local/bin", "/usr/bin")
     root = layout.root
@@ -53,6 +59,7 @@ def test_linux_debian_packages(tmp_path: Path) -> None:
     assert resolve_browser(None, None, layout) == BrowserSpec("chromium", chromium, driver)
 
 
+@posix_only
 def test_linux_path_comes_first_and_needs_the_execute_bit(tmp_path: Path) -> None:
     layout = linux(tmp_path, "/opt/bin")
     root = layout.root
@@ -63,6 +70,7 @@ def test_linux_path_comes_first_and_needs_the_execute_bit(tmp_path: Path) -> Non
     assert resolve_browser("google-chrome", None, layout).binary == own
 
 
+@posix_only
 def test_linux_snap_chromium_and_its_driver(tmp_path: Path) -> None:
     layout = linux(tmp_path, "/usr/bin", "/snap/bin")
     root = layout.root
@@ -71,6 +79,7 @@ def test_linux_snap_chromium_and_its_driver(tmp_path: Path) -> None:
     assert find_browsers(layout) == [BrowserSpec("chromium", browser, driver)]
 
 
+@posix_only
 def test_linux_edge_package_with_msedgedriver(tmp_path: Path) -> None:
     layout = linux(tmp_path, "/usr/bin", "/usr/local/bin")
     root = layout.root
@@ -83,6 +92,7 @@ def test_linux_edge_package_with_msedgedriver(tmp_path: Path) -> None:
     assert resolve_browser(None, None, layout) == BrowserSpec("edge", edge, driver)
 
 
+@posix_only
 def test_linux_nothing_installed_says_what_was_looked_for(tmp_path: Path) -> None:
     with pytest.raises(BrowserNotFound) as err:
         resolve_browser(None, None, linux(tmp_path, "/usr/bin"))
@@ -94,6 +104,7 @@ def test_linux_nothing_installed_says_what_was_looked_for(tmp_path: Path) -> Non
     assert "apt-get install chromium chromium-driver" in message
 
 
+@posix_only
 def test_empty_path_entries_are_not_the_current_directory(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -110,6 +121,7 @@ def mac(tmp_path: Path) -> Layout:
     return Layout(platform="darwin", env=env, root=root)
 
 
+@posix_only
 def test_macos_app_bundles_in_both_applications_folders(tmp_path: Path) -> None:
     layout = mac(tmp_path)
     root = layout.root
@@ -127,6 +139,7 @@ def test_macos_app_bundles_in_both_applications_folders(tmp_path: Path) -> None:
     assert resolve_browser(None, msedgedriver, layout) == BrowserSpec("edge", edge, msedgedriver)
 
 
+@posix_only
 def test_macos_nothing_installed(tmp_path: Path) -> None:
     layout = mac(tmp_path)
     with pytest.raises(BrowserNotFound) as err:
@@ -210,6 +223,7 @@ def test_the_real_registry_is_read_only_on_windows() -> None:
 
 
 # Overrides and Firefox -------------------------------------------------------------------------
+@posix_only
 def test_driver_path_must_be_a_program(tmp_path: Path) -> None:
     layout = linux(tmp_path, "/usr/bin")
     program(layout.root / "usr/bin/chromium")
@@ -219,11 +233,13 @@ def test_driver_path_must_be_a_program(tmp_path: Path) -> None:
         resolve_browser(None, program(tmp_path / "chromedriver", 0o644), layout)
 
 
+@posix_only
 def test_unknown_browser_name(tmp_path: Path) -> None:
     with pytest.raises(UsageError, match="Unknown browser 'netscape'; choose one of chromium"):
         resolve_browser("netscape", None, linux(tmp_path))
 
 
+@posix_only
 def test_firefox_and_geckodriver_are_recognised(tmp_path: Path) -> None:
     layout = linux(tmp_path, "/usr/bin", "/root/.cargo/bin")
     program(layout.root / "usr/bin/firefox-esr")
