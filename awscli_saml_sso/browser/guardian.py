@@ -67,7 +67,7 @@ class Guardian:
 
 def start(profile_dir: Path) -> Guardian:
     """Start a guardian for the browser on `profile_dir` (a no-op Guardian if Python cannot
-    be started again, e.g. in an embedded interpreter)."""
+    be started again, e.g. in an embedded interpreter, or the start fails)."""
     if not sys.executable:
         logger.debug("no Python executable to start a guardian with")
         return Guardian(None)
@@ -80,14 +80,19 @@ def start(profile_dir: Path) -> Guardian:
         )
     else:
         popen_kw["start_new_session"] = True  # Ctrl-C in the terminal does not reach it
-    process = subprocess.Popen(
-        [sys.executable, "-m", __name__, str(profile_dir)],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        text=True,
-        **popen_kw,
-    )
+    try:
+        process = subprocess.Popen(
+            [sys.executable, "-m", __name__, str(profile_dir)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            text=True,
+            **popen_kw,
+        )
+    except OSError:
+        # The sign-in still works; only a crash of this process could then leave a browser.
+        logger.debug("could not start the guardian", exc_info=True)
+        return Guardian(None)
     return Guardian(process)
 
 
