@@ -10,6 +10,8 @@ from __future__ import annotations
 import contextlib
 import os
 import stat
+import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,6 +19,8 @@ from awscli_saml_sso.errors import LocalFileError
 
 PRIVATE_DIR_MODE = 0o700
 PRIVATE_FILE_MODE = 0o600
+#: How long a replace blocked by another process (Windows) is retried before giving up.
+REPLACE_RETRY = 2.0
 
 
 def _why(error: OSError) -> str:
@@ -92,6 +96,50 @@ def _fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
+def _restrict(fd: int, existing: os.stat_result | None, mode: int) -> None:
+    """Give the new file `mode`, or the mode and owner of the file it replaces.
+
+    Windows has no POSIX modes (os.fchmod exists there only from Python 3.13, and only
+    toggles read-only) nor owners to copy: a file there is private through the ACL it
+    inherits from its folder, and folders under the user's profile (%USERPROFILE%, where
+    ~/.aws and our config directory live) grant access to that user, SYSTEM and the
+    administrators only.
+    """
+    if sys.platform == "win32":
+        return
+    if existing is None:
+        # fchmod, unlike open's mode, is not filtered by the umask.
+        os.fchmod(fd, mode)
+        return
+    os.fchmod(fd, stat.S_IMODE(existing.st_mode))
+    if (existing.st_uid, existing.st_gid) != (os.getuid(), os.getgid()):
+        # Only root may give a file away; anyone else keeps the file as theirs.
+        with contextlib.suppress(PermissionError):
+            os.fchown(fd, existing.st_uid, existing.st_gid)
+
+
+def _replace(temp: Path, target: Path) -> None:
+    """Rename `temp` over `target`, retrying for a short while on PermissionError.
+
+    On Windows the rename fails while another process holds the target open (the AWS CLI
+    reading it, an editor, an antivirus scan); that lasts a moment, so try again briefly.
+    Raises LocalFileError with a sentence if it does not clear up.
+    """
+    deadline = time.monotonic() + REPLACE_RETRY
+    while True:
+        try:
+            temp.replace(target)
+            return
+        except PermissionError as error:
+            if time.monotonic() >= deadline:
+                raise LocalFileError(
+                    f"Cannot replace {target}: {_why(error)} for {REPLACE_RETRY:g} s; another "
+                    "program (an editor, the AWS CLI, an antivirus scan) may hold it open. "
+                    "Close it and try again."
+                ) from None
+            time.sleep(0.05)
+
+
 def atomic_write(path: Path, data: bytes, *, mode: int = PRIVATE_FILE_MODE) -> None:
     """Replace the contents of `path` with `data` so that readers see the old or the new file.
 
@@ -124,15 +172,7 @@ def atomic_write(path: Path, data: bytes, *, mode: int = PRIVATE_FILE_MODE) -> N
     temp = Path(temp_name)
     try:
         try:
-            if existing is not None:
-                os.fchmod(fd, stat.S_IMODE(existing.st_mode))
-                if (existing.st_uid, existing.st_gid) != (os.getuid(), os.getgid()):
-                    # Only root may give a file away; anyone else keeps the file as theirs.
-                    with contextlib.suppress(PermissionError):
-                        os.fchown(fd, existing.st_uid, existing.st_gid)
-            else:
-                # fchmod, unlike open's mode, is not filtered by the umask.
-                os.fchmod(fd, mode)
+            _restrict(fd, existing, mode)
             view = memoryview(data)
             while view:
                 written = os.write(fd, view)
@@ -140,11 +180,13 @@ def atomic_write(path: Path, data: bytes, *, mode: int = PRIVATE_FILE_MODE) -> N
             os.fsync(fd)
         finally:
             os.close(fd)
-        temp.replace(target)
+        _replace(temp, target)
     except BaseException as error:
         # Also on KeyboardInterrupt: never leave a stray temporary file next to the target.
         with contextlib.suppress(OSError):
             temp.unlink()
+        if isinstance(error, LocalFileError):
+            raise
         if isinstance(error, OSError):
             raise LocalFileError(f"Cannot write {target}: {_why(error)}.") from None
         raise
@@ -189,3 +231,34 @@ def locked(path: Path, *, timeout: float = 30.0) -> Iterator[None]:
         yield
     finally:
         lock.release()
+
+
+def remove_tree(path: Path, *, retry: float = REPLACE_RETRY) -> None:
+    """Remove the directory `path` and all it holds (nothing to do if it is missing).
+
+    On Windows a file a process still holds open (a browser that is just closing) cannot be
+    deleted yet: try again for `retry` seconds. Raises LocalFileError saying what is left.
+    """
+    # shutil is only needed by the few runs that remove something.
+    import shutil
+
+    deadline = time.monotonic() + retry
+    while True:
+        try:
+            shutil.rmtree(path)
+            return
+        except FileNotFoundError:
+            if not path.exists():
+                return
+        except OSError as error:
+            if time.monotonic() >= deadline:
+                left = [
+                    Path(top, name) for top, dirs, files in os.walk(path) for name in dirs + files
+                ]
+                example = next((p for p in left if p.is_file()), left[0] if left else path)
+                raise LocalFileError(
+                    f"Cannot remove {path}: {len(left)} file(s) are still in it, e.g. {example} "
+                    f"({_why(error)}). Close the program still using them (a browser?) and "
+                    "remove the folder by hand."
+                ) from None
+        time.sleep(0.05)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import re
-import shutil
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
@@ -22,6 +21,7 @@ from awscli_saml_sso.aws.roles import NO_ROLE, account_label, all_role_profiles,
 from awscli_saml_sso.aws.saml import Assertion, Role, parse_saml_response
 from awscli_saml_sso.browser.capture import BrowserPlan, browser_name, capture_assertion
 from awscli_saml_sso.errors import LocalFileError, NoRoleError, StsError, UsageError
+from awscli_saml_sso.files import remove_tree
 from awscli_saml_sso.idp import upstream
 from awscli_saml_sso.idp.choose import choose_idp, store_idp_url
 from awscli_saml_sso.idp.prompter import TerminalPrompter, remember
@@ -104,7 +104,7 @@ def sign_in_at_idp(opts: RunOptions, settings: Settings, ui: Ui) -> str:
         # The IdP session in the profile belongs to the previous user: it would sign us in
         # as them without asking. A new user starts with a new profile.
         ui.info(f"Signing in as {opts.username} instead of {idp.username}: new browser profile.")
-        shutil.rmtree(settings.browser_profile(idp.nickname), ignore_errors=True)
+        remove_tree(settings.browser_profile(idp.nickname))
     plan = replace(
         browser_plan(opts, settings, idp.nickname),
         router=upstream.router_for(opts, ui, idp),

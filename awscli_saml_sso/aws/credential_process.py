@@ -5,7 +5,7 @@ from __future__ import annotations
 import shlex
 import shutil
 import sys
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from pathlib import Path
 
 from awscli_saml_sso.aws import config_files
@@ -21,9 +21,23 @@ def tool_command() -> str:
     """
     found = shutil.which("awscli_saml_sso")
     script = Path(sys.argv[0])
-    if script.name == "awscli_saml_sso" and script.exists():
+    if script.stem == "awscli_saml_sso" and script.exists():  # `.exe` on Windows
         return str(script.resolve())
     return found or "awscli_saml_sso"
+
+
+def command_line(words: Sequence[str], platform: str = sys.platform) -> str:
+    """`words` as one `credential_process` line that botocore splits back into `words`.
+
+    botocore splits that line with the Windows rules on Windows (backslashes stay, double
+    quotes group; `shlex.join`'s single quotes would break a path with a space there) and
+    with POSIX shell rules elsewhere.
+    """
+    if platform == "win32":
+        import subprocess
+
+        return subprocess.list2cmdline(words)
+    return shlex.join(words)
 
 
 def configure_credential_process(
@@ -57,7 +71,7 @@ def configure_credential_process(
         words += ["--external-id", external_id]
     if endpoint_url:
         words += ["--endpoint-url", endpoint_url]
-    settings = {"credential_process": shlex.join(words)}
+    settings = {"credential_process": command_line(words)}
     if region:
         settings["region"] = region
     path = config_files.config_file()

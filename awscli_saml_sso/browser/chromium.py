@@ -20,13 +20,14 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from awscli_saml_sso.browser import processes
+from awscli_saml_sso.browser import guardian, processes
 from awscli_saml_sso.browser.discovery import (
     DRIVERS,
     UNSUPPORTED,
     BrowserNotFound,
     BrowserSpec,
     download_driver,
+    quiet_selenium_manager,
 )
 from awscli_saml_sso.browser.profile import allow_negotiate, locked_profile
 from awscli_saml_sso.errors import SignInError, UsageError
@@ -160,6 +161,7 @@ def open_browser(
                 "neither DISPLAY nor WAYLAND_DISPLAY is set; sign in headless instead"
             )
     profile_dir = Path(profile_dir)
+    quiet_selenium_manager()
     with locked_profile(profile_dir, profile_wait):
         driver_path = spec.driver or download_driver(spec)
         options = _chromium_options(
@@ -173,9 +175,12 @@ def open_browser(
         if integrated_auth:
             allow_negotiate(profile_dir)
         service = _make_service(spec, driver_path, profile_dir)
+        # Without the kernel's parent-death signal (macOS, Windows), a guardian process
+        # ends the browser if this process dies before its teardown.
+        watcher = guardian.start(profile_dir) if _die_with_parent() is None else None
         driver = None
         try:
-            driver = _start_driver(spec, service, options, start_timeout)
+            driver = _start_driver(spec, service, options, start_timeout, watcher)
             yield driver
         finally:
             with _no_second_interrupt():
@@ -185,6 +190,8 @@ def open_browser(
                 finally:
                     _end_driver(service)
                     processes.end_profile_users(profile_dir)
+                    if watcher is not None:
+                        watcher.done()
 
 
 @contextlib.contextmanager
@@ -264,8 +271,17 @@ def _make_service(spec: BrowserSpec, driver_path: Path, profile_dir: Path) -> An
     )
 
 
-def _start_driver(spec: BrowserSpec, service: Any, options: Any, start_timeout: float) -> WebDriver:
-    """Start driver and browser; a watchdog kills them if that takes longer than start_timeout."""
+def _start_driver(
+    spec: BrowserSpec,
+    service: Any,
+    options: Any,
+    start_timeout: float,
+    watcher: guardian.Guardian | None = None,
+) -> WebDriver:
+    """Start driver and browser; a watchdog kills them if that takes longer than start_timeout.
+
+    `watcher` (a guardian) is told the driver's PID as soon as the driver runs.
+    """
     from selenium.common.exceptions import WebDriverException
 
     expired = threading.Event()
@@ -278,6 +294,8 @@ def _start_driver(spec: BrowserSpec, service: Any, options: Any, start_timeout: 
     timer.daemon = True
     started = time.monotonic()
     timer.start()
+    if watcher is not None:
+        _tell_when_started(service, watcher)
     try:
         if spec.name == "edge":
             from selenium.webdriver import Edge
@@ -300,6 +318,20 @@ def _start_driver(spec: BrowserSpec, service: Any, options: Any, start_timeout: 
     executor._client_config.timeout = 30
     logger.debug("%s started in %.2f s", spec.name, time.monotonic() - started)
     return driver
+
+
+def _tell_when_started(service: Any, watcher: guardian.Guardian) -> None:
+    """Pass the driver's PID to the guardian the moment Selenium has started it."""
+    start = service.start
+
+    def start_and_tell() -> None:
+        try:
+            start()
+        finally:
+            process = getattr(service, "process", None)
+            watcher.watch(process.pid if process is not None else None)
+
+    service.start = start_and_tell
 
 
 def _start_failure(spec: BrowserSpec, exc: Exception) -> str:

@@ -1,12 +1,19 @@
 """Passwords in the OS keyring: opened lazily and with a time limit.
 
 Some keyring back ends stall for minutes when no desktop session is around, so every call
-runs under a time limit and a stall reads as "no keyring".
+runs under a time limit and a stall reads as "no keyring". Per system:
+
+- Linux: a Secret Service (gnome-keyring, KeePassXC); 10 s is plenty.
+- macOS: the Keychain may show a dialog asking the person to allow access (the first time
+  a new Python or virtualenv touches an item), so the limit there leaves time to answer it.
+- Windows: the Credential Locker holds at most 2,560 bytes per secret (UTF-16, so about
+  1,280 characters); a longer password is refused with a sentence before trying.
 """
 
 from __future__ import annotations
 
 import logging
+import sys
 from collections.abc import Callable
 from typing import TypeVar
 
@@ -16,6 +23,10 @@ log = logging.getLogger(__name__)
 
 KEYRING_SERVICE = "awscli_saml_sso"
 KEYRING_TIMEOUT = 10.0
+#: macOS: long enough for a person to answer the Keychain's "allow access" dialog.
+KEYCHAIN_DIALOG_TIMEOUT = 120.0
+#: Windows Credential Locker: CRED_MAX_CREDENTIAL_BLOB_SIZE (5 * 512 bytes).
+WINDOWS_SECRET_LIMIT = 2560
 T = TypeVar("T")
 
 
@@ -23,14 +34,31 @@ class KeyringUnavailable(Exception):
     """No usable keyring back end; carries the reason to tell the person once."""
 
 
+def keyring_timeout(platform: str = sys.platform) -> float:
+    """How long a keyring call may take on `platform` (a sys.platform value)."""
+    return KEYCHAIN_DIALOG_TIMEOUT if platform == "darwin" else KEYRING_TIMEOUT
+
+
+def too_long_to_store(password: str, platform: str = sys.platform) -> str | None:
+    """Why `password` cannot be stored on `platform`'s keyring, or None if it can."""
+    if platform != "win32":
+        return None
+    size = len(password.encode("utf-16-le"))  # the Credential Locker stores UTF-16 text
+    if size <= WINDOWS_SECRET_LIMIT:
+        return None
+    return (
+        f"the Windows Credential Locker holds at most {WINDOWS_SECRET_LIMIT} bytes per secret "
+        f"and this password takes {size}"
+    )
+
+
 def _with_timeout(action: Callable[[], T]) -> T:
     """Run a keyring call with a time limit so a stalled back end cannot hang the run."""
+    timeout = keyring_timeout()
     try:
-        return call_with_time_limit(action, KEYRING_TIMEOUT, "keyring")
+        return call_with_time_limit(action, timeout, "keyring")
     except TimeLimitExceeded:
-        raise KeyringUnavailable(
-            f"the OS keyring did not answer within {KEYRING_TIMEOUT:.0f} s"
-        ) from None
+        raise KeyringUnavailable(f"the OS keyring did not answer within {timeout:.0f} s") from None
     except KeyringUnavailable:
         raise
     except Exception as exc:
@@ -64,6 +92,9 @@ def get_password(nickname: str, username: str) -> str | None:
 
 def set_password(nickname: str, username: str, password: str) -> None:
     """Store the password in the OS keyring. Raises KeyringUnavailable."""
+    refused = too_long_to_store(password)
+    if refused:
+        raise KeyringUnavailable(refused)
 
     def action() -> None:
         import keyring

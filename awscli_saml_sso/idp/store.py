@@ -21,14 +21,13 @@ import json
 import logging
 import os
 import re
-import shutil
 from collections.abc import Mapping
 from dataclasses import asdict, replace
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from awscli_saml_sso.errors import LocalFileError, UsageError
-from awscli_saml_sso.files import atomic_write, ensure_private_dir, locked
+from awscli_saml_sso.files import atomic_write, ensure_private_dir, locked, remove_tree
 from awscli_saml_sso.idp.passwords import delete_password
 from awscli_saml_sso.model import IdentityProvider, is_loopback
 from awscli_saml_sso.network import DIRECT, Proxy, integrated_auth_hosts, parse_proxy
@@ -172,7 +171,11 @@ class Settings:
         return idp
 
     def remove_idp(self, nickname: str) -> IdentityProvider:
-        """Forget one IdP: its entry, its keyring password and its browser profile."""
+        """Forget one IdP: its entry, its keyring password and its browser profile.
+
+        Raises LocalFileError naming what is left if the profile cannot be removed (Windows:
+        a browser still holds its files).
+        """
         ensure_private_dir(self.config_dir)
         with locked(self.idps_file):
             idps = self.load_idps()
@@ -182,7 +185,7 @@ class Settings:
             self._store_idps(idps)
         if idp.username:
             delete_password(idp.nickname, idp.username)
-        shutil.rmtree(self.config_dir / "browser" / nickname, ignore_errors=True)
+        remove_tree(self.config_dir / "browser" / nickname)
         return idp
 
     def clean(self) -> list[str]:
@@ -205,7 +208,7 @@ class Settings:
         for name in OWN_ENTRIES:
             path = self.config_dir / name
             if path.is_dir() and not path.is_symlink():
-                shutil.rmtree(path)
+                remove_tree(path)
             elif path.exists() or path.is_symlink():
                 path.unlink()
             else:

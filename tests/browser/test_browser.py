@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import os
 import signal
 import stat
@@ -16,6 +17,7 @@ import pytest
 from support.browsers import browser_processes, launch
 from support.fake_idp import SelfSignedHTTPS
 
+from awscli_saml_sso.browser import processes
 from awscli_saml_sso.browser.discovery import (
     BrowserNotFound,
     BrowserSpec,
@@ -76,17 +78,6 @@ def test_resolve_browser_not_installed() -> None:
     ) as err:
         resolve_browser("edge", None)
     assert err.value.exit_code == 3
-
-
-def test_nothing_installed_says_what_was_looked_for(monkeypatch: pytest.MonkeyPatch) -> None:
-    import awscli_saml_sso.browser.discovery as browser
-
-    monkeypatch.setattr(browser, "_find_binary", lambda name: None)
-    with pytest.raises(BrowserNotFound) as err:
-        resolve_browser(None, None)
-    message = err.value.format_message()
-    assert "chromium (+chromedriver)" in message and "edge (+msedgedriver)" in message
-    assert "apt-get install chromium chromium-driver" in message
 
 
 def test_explicit_driver_path(tmp_path: Path) -> None:
@@ -271,9 +262,10 @@ def test_selenium_manager_is_never_consulted(
 
 
 def _alive(pid: int) -> bool:
+    """Running (zombies, dead but not yet reaped, do not count)."""
     try:
         return bool(psutil.Process(pid).status() != psutil.STATUS_ZOMBIE)
-    except psutil.NoSuchProcess:
+    except psutil.Error:
         return False
 
 
@@ -309,3 +301,83 @@ def test_no_leftovers_when_the_tool_itself_is_killed(
     tool.send_signal(sig)
     tool.wait(10)
     wait_for(lambda: not _alive(driver_pid) and not browser_processes(profile), timeout=10)
+
+
+def on_profile(profile: Path) -> list[int]:
+    """Live processes on exactly `profile` (browser_processes also counts this test's own
+    drivers, which include the surviving browser's)."""
+    found = []
+    for process in processes.profile_users(profile):
+        with contextlib.suppress(psutil.Error):
+            if process.status() != psutil.STATUS_ZOMBIE:
+                found.append(process.pid)
+    return found
+
+
+def _guardians(profile: Path) -> list[psutil.Process]:
+    found = []
+    for process in psutil.process_iter(["cmdline"]):
+        cmdline = process.info.get("cmdline") or []
+        if "awscli_saml_sso.browser.guardian" in cmdline and str(profile) in cmdline:
+            found.append(process)
+    return found
+
+
+@pytest.mark.browser
+def test_guardian_ends_the_browser_of_a_killed_tool_and_spares_another_profile(
+    proxy: CaptureProxy, tmp_path: Path
+) -> None:
+    """macOS and Windows have no parent-death signal: there the guardian process, reading a
+    pipe from the tool, ends the driver and the browser when the tool dies. The same code
+    runs here with Linux's parent-death signal switched off, and the tool is SIGKILLed."""
+    import subprocess
+    import sys
+    import textwrap
+
+    mine, theirs = tmp_path / "corp", tmp_path / "corp2"  # a prefix of the other's path
+    script = textwrap.dedent(
+        f"""
+        import time
+        from pathlib import Path
+        from awscli_saml_sso.browser import chromium
+        from awscli_saml_sso.browser.discovery import resolve_browser
+        chromium._die_with_parent = lambda: None  # as on macOS and Windows
+        with chromium.open_browser(resolve_browser(None, None), headless=True,
+                                   profile_dir=Path({str(theirs)!r}), proxy_port={proxy.port},
+                                   ca_spki_sha256={proxy.ca_spki_sha256!r}) as driver:
+            print(driver.service.process.pid, flush=True)
+            time.sleep(60)
+        """
+    )
+    with launch(resolve_browser("chromium", None), proxy, mine) as survivor:
+        tool = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+        assert tool.stdout is not None
+        driver_pid = int(tool.stdout.readline())
+        assert _alive(driver_pid) and on_profile(theirs)
+        assert len(_guardians(theirs)) == 1
+        tool.kill()
+        tool.wait(10)
+        wait_for(lambda: not _alive(driver_pid) and not on_profile(theirs), timeout=15)
+        wait_for(lambda: not _guardians(theirs))
+        # The other profile's browser is untouched and still answers.
+        assert browser_processes(mine)
+        survivor.get(data_url("<title>still here</title>"))
+        wait_for(lambda: survivor.title == "still here")
+    assert browser_processes(mine) == []
+
+
+@pytest.mark.browser
+def test_guardian_leaves_quietly_after_a_normal_teardown(
+    chromium: BrowserSpec, proxy: CaptureProxy, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from awscli_saml_sso.browser import chromium as chromium_module
+
+    monkeypatch.setattr(chromium_module, "_die_with_parent", lambda: None)
+    profile = tmp_path / "profile"
+    with launch(chromium, proxy, profile) as driver:
+        (guardian,) = _guardians(profile)
+        driver_process = psutil.Process(driver.service.process.pid)
+        # Selenium Manager, were anything to start it, is told not to send statistics.
+        assert driver_process.environ().get("SE_AVOID_STATS") == "true"
+    guardian.wait(5)
+    assert browser_processes(profile) == [] and _guardians(profile) == []

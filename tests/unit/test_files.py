@@ -2,18 +2,27 @@
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
 import resource
 import signal
 import stat
+import subprocess
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from awscli_saml_sso.errors import LocalFileError
-from awscli_saml_sso.files import atomic_write, ensure_private_dir, lock_path_for, locked
+from awscli_saml_sso.files import (
+    atomic_write,
+    ensure_private_dir,
+    lock_path_for,
+    locked,
+    remove_tree,
+)
 
 # fork keeps the children cheap; every child is still a real, separate process.
 FORK = multiprocessing.get_context("fork")
@@ -202,3 +211,69 @@ def test_lock_is_released_when_the_block_raises(tmp_path: Path) -> None:
         _ = 1 / 0
     with locked(target, timeout=0):
         pass
+
+
+# Files another process holds (Windows refuses to replace or delete them for a moment) ---------
+@contextlib.contextmanager
+def immutable(path: Path, release_after: float | None = None) -> Iterator[None]:
+    """Make `path` immutable (chattr +i: even root cannot rename over or delete it), as a
+    file another process holds open is on Windows; release it after `release_after` s."""
+    if subprocess.run(["chattr", "+i", str(path)], capture_output=True).returncode != 0:
+        pytest.skip("chattr +i is not available on this file system")
+    timer = None
+    if release_after is not None:
+        timer = threading.Timer(release_after, subprocess.run, (["chattr", "-i", str(path)],))
+        timer.start()
+    try:
+        yield
+    finally:
+        if timer is not None:
+            timer.join()
+        if path.exists():
+            subprocess.run(["chattr", "-i", str(path)], check=True)
+
+
+def test_replace_retries_while_the_target_is_held(tmp_path: Path) -> None:
+    target = tmp_path / "credentials"
+    target.write_text("old")
+    with immutable(target, release_after=0.5):
+        atomic_write(target, b"new")
+    assert target.read_text() == "new"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["credentials"]
+
+
+def test_replace_gives_up_with_a_sentence(tmp_path: Path) -> None:
+    target = tmp_path / "credentials"
+    target.write_text("old")
+    with immutable(target), pytest.raises(LocalFileError, match=r"may hold it open") as err:
+        atomic_write(target, b"new")
+    assert f"Cannot replace {target}" in err.value.message
+    assert target.read_text() == "old"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["credentials"]
+
+
+def test_remove_tree_retries_then_removes(tmp_path: Path) -> None:
+    profile = tmp_path / "browser" / "corp"
+    (profile / "Default").mkdir(parents=True)
+    held = profile / "Default" / "Cookies"
+    held.write_text("x")
+    with immutable(held, release_after=0.5):
+        remove_tree(profile)
+    assert not profile.exists()
+    remove_tree(profile)  # nothing left to remove: no error
+
+
+def test_remove_tree_says_what_is_left(tmp_path: Path) -> None:
+    profile = tmp_path / "browser" / "corp"
+    (profile / "Default").mkdir(parents=True)
+    held = profile / "Default" / "Cookies"
+    held.write_text("x")
+    with immutable(held), pytest.raises(LocalFileError) as err:
+        remove_tree(profile, retry=0.3)
+    assert err.value.exit_code == 7
+    assert err.value.message == (
+        f"Cannot remove {profile}: 2 file(s) are still in it, e.g. {held} (Operation not "
+        "permitted). Close the program still using them (a browser?) and remove the folder "
+        "by hand."
+    )
+    assert held.exists()

@@ -7,6 +7,7 @@ import stat
 import subprocess
 import sys
 
+import pytest
 from support.sandbox import Sandbox
 
 
@@ -92,3 +93,24 @@ def test_no_keyring_backend_is_said_with_the_reason(sandbox: Sandbox) -> None:
         check=True,
     )
     assert "keyring" in result.stdout.lower() and result.stdout.strip()
+
+
+def test_a_profile_still_held_is_reported_not_silently_kept(sandbox: Sandbox) -> None:
+    # On Windows a browser that is still closing holds its profile's files; chattr +i makes
+    # a file undeletable here in the same way (even for root).
+    assert sandbox.run(["idp", "add", "corp", "https://idp.example.com/sso"]).returncode == 0
+    held = sandbox.config_dir / "browser" / "corp" / "Default" / "Cookies"
+    held.parent.mkdir(parents=True)
+    held.write_text("session")
+    if subprocess.run(["chattr", "+i", str(held)], capture_output=True).returncode != 0:
+        pytest.skip("chattr +i is not available on this file system")
+    try:
+        removed = sandbox.run(["idp", "remove", "corp"])
+        cleaned = sandbox.run(["--clean", "--yes"])
+    finally:
+        subprocess.run(["chattr", "-i", str(held)], check=True)
+    assert removed.returncode == 7, removed.stderr
+    assert f"Cannot remove {held.parent.parent}: 2 file(s) are still in it" in removed.stderr
+    assert "Traceback" not in removed.stderr
+    assert cleaned.returncode == 7 and "Cannot remove" in cleaned.stderr
+    assert sandbox.run(["idp", "list"]).stdout.strip() == ""
