@@ -21,11 +21,20 @@ from awscli_saml_sso.aws import config_files, sts
 from awscli_saml_sso.aws.roles import NO_ROLE, all_role_profiles, choose_role
 from awscli_saml_sso.aws.saml import Assertion, Role, parse_saml_response
 from awscli_saml_sso.browser.capture import BrowserPlan, browser_name, capture_assertion
-from awscli_saml_sso.errors import NoRoleError, StsError, UsageError
+from awscli_saml_sso.errors import NoRoleError, SamlError, StsError, UsageError
+from awscli_saml_sso.idp import replay, sessions
 from awscli_saml_sso.idp.choose import choose_idp, store_idp_url
 from awscli_saml_sso.idp.prompter import TerminalPrompter, remember
 from awscli_saml_sso.idp.store import Settings
-from awscli_saml_sso.model import Keys, RunOptions, Ui, local_and_utc, parse_timestamp, region_for
+from awscli_saml_sso.model import (
+    IdentityProvider,
+    Keys,
+    RunOptions,
+    Ui,
+    local_and_utc,
+    parse_timestamp,
+    region_for,
+)
 
 log = logging.getLogger(__name__)
 REGION = re.compile(r"[a-z]{2}(-[a-z]+)+-\d{1,2}")
@@ -92,8 +101,30 @@ def browser_plan(opts: RunOptions, settings: Settings, nickname: str) -> Browser
     )
 
 
-def sign_in_at_idp(opts: RunOptions, settings: Settings, ui: Ui) -> str:
-    """Choose the IdP, capture its assertion in a browser, keep what the person typed."""
+def replay_session(opts: RunOptions, settings: Settings, idp: IdentityProvider) -> Assertion | None:
+    """The assertion from the IdP's kept session, without a browser; None to open one.
+
+    Off with --no-replay and whenever the person asked to see the browser.
+    """
+    if not opts.replay or opts.use_browser or opts.show_browser:
+        return None
+    with timing.span("replay"):
+        session = sessions.recall(settings, idp.nickname)
+        if session is None:
+            return None
+        if opts.username and session.username and opts.username.strip() != session.username:
+            return None
+        try:
+            return parse_saml_response(replay.replay(idp.url, session))
+        except (replay.NotReplayable, SamlError) as exc:
+            log.info("the kept IdP session gave no assertion (%s): opening the browser", exc)
+            return None
+
+
+def sign_in_at_idp(opts: RunOptions, settings: Settings, ui: Ui) -> Assertion:
+    """Choose the IdP, reuse its session or capture its assertion in a browser, keep what
+    the person typed and the IdP's new session.
+    """
     idp = choose_idp(opts, settings, ui)
     if opts.browser is None and idp.browser:
         opts = replace(opts, browser=idp.browser)
@@ -102,21 +133,30 @@ def sign_in_at_idp(opts: RunOptions, settings: Settings, ui: Ui) -> str:
         # as them without asking. A new user starts with a new profile.
         ui.info(f"Signing in as {opts.username} instead of {idp.username}: new browser profile.")
         shutil.rmtree(settings.browser_profile(idp.nickname), ignore_errors=True)
+        settings.forget_session(idp.nickname)
+    elif (replayed := replay_session(opts, settings, idp)) is not None:
+        ui.info(f"Signed in to {idp.nickname} with its open session (no browser needed).")
+        return replayed
     plan = browser_plan(opts, settings, idp.nickname)
     name = browser_name(plan)
     ui.info(f"Signing in to {idp.nickname} with {name}{'' if plan.visible else ' (headless)'}...")
     prompter = TerminalPrompter(opts, idp, ui)
     capture = capture_assertion(idp.url, plan, prompter)
     remember(settings, replace(idp, browser=capture.browser), prompter, ui)
-    return capture.saml_response
+    with timing.span("keep session"):
+        username = prompter.chosen_username or idp.username
+        sessions.keep(
+            settings, idp.nickname, sessions.idp_session(idp.url, capture.cookies, username)
+        )
+    with timing.span("saml parse"):
+        return parse_saml_response(capture.saml_response)
 
 
 def fetch_assertion(opts: RunOptions, settings: Settings, ui: Ui) -> Assertion:
     """The parsed assertion: from --saml-response-file, else signed in at the IdP."""
-    if opts.saml_response_file:
-        raw: str | bytes = read_saml_response_file(opts.saml_response_file)
-    else:
-        raw = sign_in_at_idp(opts, settings, ui)
+    if not opts.saml_response_file:
+        return sign_in_at_idp(opts, settings, ui)
+    raw = read_saml_response_file(opts.saml_response_file)
     with timing.span("saml parse"):
         return parse_saml_response(raw)
 
@@ -139,20 +179,39 @@ def sts_target(opts: RunOptions, role_arn: str) -> sts.StsTarget:
     return sts.StsTarget(region_for(role_arn, opts.region, opts.env), opts.endpoint_url)
 
 
+#: How many STS calls --all-roles keeps in flight: STS answers in tens of milliseconds and
+#: throttles bursts, so a few at a time hide the latency without provoking it.
+STS_PARALLEL = 8
+
+
 def issue_keys(
     opts: RunOptions, assertion: Assertion, targets: Mapping[str, Role], ui: Ui
 ) -> dict[str, Keys]:
-    """Call STS once per target (profile name -> role). Raises StsError."""
+    """Call STS once per target (profile name -> role), several at a time; the result keeps
+    the targets' order. Raises StsError (the first one, in that order).
+    """
     duration, note = sts.requested_duration(assertion, opts.duration)
     if note:
         ui.warn(note)
-    issued: dict[str, Keys] = {}
+
+    def one(role: Role) -> Keys:
+        return sts.assume_role_with_saml(
+            assertion, role, sts_target(opts, role.role_arn), duration=duration, notify=ui.warn
+        )
+
     with timing.span("sts"):
-        for profile, role in targets.items():
-            issued[profile] = sts.assume_role_with_saml(
-                assertion, role, sts_target(opts, role.role_arn), duration=duration, notify=ui.warn
-            )
-    return issued
+        if len(targets) == 1:
+            return {profile: one(role) for profile, role in targets.items()}
+        from concurrent.futures import ThreadPoolExecutor  # only --all-roles pays its import
+
+        with ThreadPoolExecutor(max_workers=STS_PARALLEL) as pool:
+            futures = {profile: pool.submit(one, role) for profile, role in targets.items()}
+            try:
+                return {profile: future.result() for profile, future in futures.items()}
+            except BaseException:
+                for future in futures.values():
+                    future.cancel()
+                raise
 
 
 def list_roles(opts: RunOptions, settings: Settings, ui: Ui) -> tuple[Role, ...]:

@@ -15,6 +15,8 @@ from awscli_saml_sso.limits import TimeLimitExceeded, call_with_time_limit
 log = logging.getLogger(__name__)
 
 KEYRING_SERVICE = "awscli_saml_sso"
+#: Where the IdP's session cookies are kept between sign-ins (see idp/sessions.py).
+SESSION_SERVICE = "awscli_saml_sso-session"
 KEYRING_TIMEOUT = 10.0
 T = TypeVar("T")
 
@@ -50,31 +52,33 @@ def _keyring_backend_check() -> None:
         )
 
 
-def get_password(nickname: str, username: str) -> str | None:
+def get_password(nickname: str, username: str, *, service: str = KEYRING_SERVICE) -> str | None:
     """The stored password, or None if there is none. Raises KeyringUnavailable."""
 
     def action() -> str | None:
         import keyring
 
         _keyring_backend_check()
-        return keyring.get_password(f"{KEYRING_SERVICE}:{nickname}", username)
+        return keyring.get_password(f"{service}:{nickname}", username)
 
     return _with_timeout(action)
 
 
-def set_password(nickname: str, username: str, password: str) -> None:
+def set_password(
+    nickname: str, username: str, password: str, *, service: str = KEYRING_SERVICE
+) -> None:
     """Store the password in the OS keyring. Raises KeyringUnavailable."""
 
     def action() -> None:
         import keyring
 
         _keyring_backend_check()
-        keyring.set_password(f"{KEYRING_SERVICE}:{nickname}", username, password)
+        keyring.set_password(f"{service}:{nickname}", username, password)
 
     _with_timeout(action)
 
 
-def delete_password(nickname: str, username: str) -> bool:
+def delete_password(nickname: str, username: str, *, service: str = KEYRING_SERVICE) -> bool:
     """Remove the stored password; False when there was none or no keyring works."""
 
     def action() -> bool:
@@ -83,7 +87,7 @@ def delete_password(nickname: str, username: str) -> bool:
 
         _keyring_backend_check()
         try:
-            keyring.delete_password(f"{KEYRING_SERVICE}:{nickname}", username)
+            keyring.delete_password(f"{service}:{nickname}", username)
         except PasswordDeleteError:
             return False
         return True

@@ -26,13 +26,15 @@ from urllib.parse import urlsplit
 
 from awscli_saml_sso.errors import LocalFileError, UsageError
 from awscli_saml_sso.files import atomic_write, ensure_private_dir, locked
-from awscli_saml_sso.idp.passwords import delete_password
+from awscli_saml_sso.idp.passwords import SESSION_SERVICE, delete_password
 from awscli_saml_sso.model import IdentityProvider, is_loopback
 
 log = logging.getLogger(__name__)
 
 #: What the tool creates in its config directory; --clean removes exactly these.
-OWN_ENTRIES = ("idps.json", "idps.json.lock", "proxy", "browser", "cache", "debug")
+OWN_ENTRIES = ("idps.json", "idps.json.lock", "proxy", "browser", "cache", "debug", "sessions")
+#: The key of an IdP's kept session (cookies) in the keyring, under SESSION_SERVICE.
+SESSION_KEY = "session"
 NICKNAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
 
@@ -132,7 +134,8 @@ class Settings:
         return idp
 
     def remove_idp(self, nickname: str) -> IdentityProvider:
-        """Forget one IdP: its entry, its keyring password and its browser profile."""
+        """Forget one IdP: its entry, its keyring password, its kept session and its browser
+        profile."""
         ensure_private_dir(self.config_dir)
         with locked(self.idps_file):
             idps = self.load_idps()
@@ -142,8 +145,22 @@ class Settings:
             self._store_idps(idps)
         if idp.username:
             delete_password(idp.nickname, idp.username)
+        self.forget_session(nickname)
         shutil.rmtree(self.config_dir / "browser" / nickname, ignore_errors=True)
         return idp
+
+    def session_file(self, nickname: str) -> Path:
+        """Where an IdP's session cookies live when the keyring cannot hold them."""
+        return self.config_dir / "sessions" / f"{nickname}.json"
+
+    def forget_session(self, nickname: str) -> bool:
+        """Remove an IdP's kept session cookies (keyring entry and file); True if any went."""
+        removed = delete_password(nickname, SESSION_KEY, service=SESSION_SERVICE)
+        path = self.session_file(nickname)
+        if path.exists():
+            path.unlink(missing_ok=True)
+            removed = True
+        return removed
 
     def clean(self) -> list[str]:
         """Remove every stored password and everything this tool keeps; returns what went.
@@ -159,6 +176,8 @@ class Settings:
         for idp in idps.values():
             if idp.username and delete_password(idp.nickname, idp.username):
                 removed.append(f"keyring password of {idp.username} at {idp.nickname}")
+            if delete_password(idp.nickname, SESSION_KEY, service=SESSION_SERVICE):
+                removed.append(f"keyring session of {idp.nickname}")
         for name in OWN_ENTRIES:
             path = self.config_dir / name
             if path.is_dir() and not path.is_symlink():
