@@ -104,15 +104,15 @@ def browser_plan(opts: RunOptions, settings: Settings, nickname: str) -> Browser
 def replay_session(opts: RunOptions, settings: Settings, idp: IdentityProvider) -> Assertion | None:
     """The assertion from the IdP's kept session, without a browser; None to open one.
 
-    Off with --no-replay and whenever the person asked to see the browser.
+    Only for the user who signed in last at this IdP's host (the keyring is shared by every
+    config directory of the OS user); off with --no-replay and whenever the person asked to
+    see the browser.
     """
-    if not opts.replay or opts.use_browser or opts.show_browser:
+    if not opts.replay or opts.use_browser or opts.show_browser or not idp.username:
         return None
     with timing.span("replay"):
         session = sessions.recall(settings, idp.nickname)
-        if session is None:
-            return None
-        if opts.username and session.username and opts.username.strip() != session.username:
+        if session is None or not session.fits(idp.url, idp.username):
             return None
         try:
             return parse_saml_response(replay.replay(idp.url, session))

@@ -60,6 +60,11 @@ class Session:
     username: str | None
     cookies: tuple[SessionCookie, ...]
 
+    def fits(self, idp_url: str, username: str) -> bool:
+        """Whether this session is `username`'s at the host of `idp_url`."""
+        host = (urlsplit(idp_url).hostname or "").lower()
+        return self.host == host and self.username == username
+
     def to_json(self) -> str:
         return json.dumps(
             {

@@ -168,3 +168,10 @@ def test_sessions_round_trip_through_a_private_file(tmp_path: Path) -> None:
     assert "'s'" not in repr(session) and "value" not in repr(session.cookies[0])
     assert settings.forget_session("corp")
     assert sessions.recall(settings, "corp") is None
+
+
+def test_a_session_fits_only_its_user_at_its_host() -> None:
+    session = Session("idp.example.com", "alice", ())
+    assert session.fits("https://IDP.example.com/saml/start", "alice")
+    assert not session.fits("https://idp.example.com/saml/start", "bob")
+    assert not session.fits("https://other.example.com/saml/start", "alice")
