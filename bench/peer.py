@@ -12,7 +12,8 @@ two small loopback forwarders, and the whole process tree's memory.
 - `IdpForwarder`: a plain-HTTP reverse proxy to Keycloak that drops the `Secure` attribute
   of its cookies. Keycloak marks them Secure even on http://localhost; Go's cookie jar then
   never sends them and saml2aws retries its login forever. Browsers and our replay treat
-  loopback as secure and need no such help; both tools use this URL all the same.
+  loopback as secure and need no such help (and Chromium refuses the SameSite=None cookies
+  it would leave without Secure), so ours signs in at Keycloak directly.
 """
 
 from __future__ import annotations
@@ -178,6 +179,7 @@ class _Forwarding(http.server.BaseHTTPRequestHandler):
     upstream: tuple[str, int]
     delay: float = 0.0
     strip_secure: bool = False
+    rewrite: tuple[str, str] | None = None  # upstream base URL -> ours, in pages and Location
     _conn: http.client.HTTPConnection | None = None
 
     def log_message(self, format: str, *args: object) -> None:
@@ -208,7 +210,11 @@ class _Forwarding(http.server.BaseHTTPRequestHandler):
                     self.send_error(502)
                     return
         self.send_response_only(answer.status, answer.reason)
+        if self.rewrite:
+            data = data.replace(self.rewrite[0].encode(), self.rewrite[1].encode())
         for key, value in answer.getheaders():
+            if self.rewrite and key.lower() == "location":
+                value = value.replace(*self.rewrite)
             if key.lower() in ("transfer-encoding", "content-length", "connection"):
                 continue
             if self.strip_secure and key.lower() == "set-cookie":
@@ -239,8 +245,8 @@ class _StsHandler(_Forwarding):
 
 
 @contextlib.contextmanager
-def serving(handler: type[http.server.BaseHTTPRequestHandler]) -> Iterator[int]:
-    server = _Server(("127.0.0.1", 0), handler)
+def serving(handler: type[http.server.BaseHTTPRequestHandler], port: int = 0) -> Iterator[int]:
+    server = _Server(("127.0.0.1", port), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
@@ -280,13 +286,21 @@ def sts_forwarder(
 def idp_forwarder(keycloak_url: str) -> Iterator[str]:
     """A reverse proxy to Keycloak that strips `Secure` from its cookies; yields its base URL."""
     target = urlsplit(keycloak_url)
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    # Keycloak writes its own configured host into form actions and redirects: point them
+    # back at the forwarder, or the client would leave it after the first page.
     handler = type(
         "Idp",
         (_Forwarding,),
-        {"upstream": (target.hostname, target.port or 80), "strip_secure": True},
+        {
+            "upstream": (target.hostname, target.port or 80),
+            "strip_secure": True,
+            "rewrite": (f"{target.scheme}://{target.netloc}", base),
+        },
     )
-    with serving(handler) as port:
-        yield f"http://127.0.0.1:{port}"
+    with serving(handler, port) as _:
+        yield base
 
 
 # Memory of a whole process tree ------------------------------------------------------------------

@@ -91,7 +91,9 @@ def item_beside(bench: Bench, roles: int) -> SideBySide:
         peer.idp_forwarder(f"{parts.scheme}://{parts.netloc}") as idp_base,
         peer.sts_forwarder(bench.endpoint_url, bench.root / "sts-ca") as via,
     ):
-        idp_url = idp_base + parts.path
+        # saml2aws needs the forwarder (it drops Keycloak's Secure cookies over http); ours
+        # treats loopback as secure, as browsers do, and signs in at Keycloak directly.
+        theirs_idp_url, idp_url = idp_base + parts.path, bench.idp_url
         warm = Pair("8 warm sign-in (ours: IdP session alive)", target="ratio <= 1.0")
         noop = Pair('9 "still valid" no-op', target="ours <= 0.03 s")
         result.pairs += [warm, noop]
@@ -104,7 +106,7 @@ def item_beside(bench: Bench, roles: int) -> SideBySide:
             )  # fmt: skip
             theirs_home = bench.new_home("beside-saml2aws")
             config = theirs_home / "home" / ".saml2aws"
-            peer.saml2aws_config(config, idp_url, ROLE_USER_ARN)
+            peer.saml2aws_config(config, theirs_idp_url, ROLE_USER_ARN)
             theirs_env = {**via, "SAML2AWS_PASSWORD": USERNAME}
             credentials = bench.credentials(theirs_home)
             for _ in range(bench.runs):
@@ -117,7 +119,8 @@ def item_beside(bench: Bench, roles: int) -> SideBySide:
                 warm.ours_tree.append(_tree(run))
                 if binary is None:
                     continue
-                run = bench.tool(theirs_home, _theirs_args(config, credentials, idp_url, "--force"),
+                forced = _theirs_args(config, credentials, theirs_idp_url, "--force")
+                run = bench.tool(theirs_home, forced,
                                  password=False, timeout=60, extra_env=theirs_env,
                                  program=(str(binary),))  # fmt: skip
                 _check(run, "saml2aws login", credentials)
@@ -130,7 +133,7 @@ def item_beside(bench: Bench, roles: int) -> SideBySide:
                 noop.ours_tree.append(_tree(run))
                 if binary is None:
                     continue
-                run = bench.tool(theirs_home, _theirs_args(config, credentials, idp_url),
+                run = bench.tool(theirs_home, _theirs_args(config, credentials, theirs_idp_url),
                                  password=False, timeout=60, extra_env=theirs_env,
                                  program=(str(binary),))  # fmt: skip
                 noop.theirs.append(expect(run, "saml2aws login (still valid)").seconds)
