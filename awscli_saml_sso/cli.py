@@ -138,6 +138,12 @@ IDP_OPTIONS = _options(
     click.option("--browser", type=click.Choice(["chromium", "chrome", "edge", "firefox"])),
     click.option("--driver-path", type=click.Path(dir_okay=False, path_type=Path)),
     click.option("--timeout", type=click.FloatRange(min=1), help="Seconds for the whole sign-in."),
+    click.option(
+        "--replay/--no-replay",
+        default=True,
+        show_default=True,
+        help="Reuse the IdP's session without a browser while it lasts.",
+    ),
     click.option("--mfa-code", envvar="ASS_MFA_CODE", metavar="CODE", help="One-time code."),
     click.option(
         "--saml-response-file",

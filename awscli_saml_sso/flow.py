@@ -20,14 +20,22 @@ from awscli_saml_sso.aws import accounts, chain, config_files, sts
 from awscli_saml_sso.aws.roles import NO_ROLE, account_label, all_role_profiles, choose_role
 from awscli_saml_sso.aws.saml import Assertion, Role, parse_saml_response
 from awscli_saml_sso.browser.capture import BrowserPlan, browser_name, capture_assertion
-from awscli_saml_sso.errors import LocalFileError, NoRoleError, StsError, UsageError
+from awscli_saml_sso.errors import LocalFileError, NoRoleError, SamlError, StsError, UsageError
 from awscli_saml_sso.files import remove_tree
-from awscli_saml_sso.idp import upstream
+from awscli_saml_sso.idp import replay, sessions, upstream
 from awscli_saml_sso.idp.choose import choose_idp, store_idp_url
 from awscli_saml_sso.idp.prompter import TerminalPrompter, remember
 from awscli_saml_sso.idp.store import Settings
-from awscli_saml_sso.model import Keys, RunOptions, Ui, local_and_utc, parse_timestamp, region_for
-from awscli_saml_sso.network import ca_bundle, integrated_auth_hosts
+from awscli_saml_sso.model import (
+    IdentityProvider,
+    Keys,
+    RunOptions,
+    Ui,
+    local_and_utc,
+    parse_timestamp,
+    region_for,
+)
+from awscli_saml_sso.network import Router, ca_bundle, integrated_auth_hosts
 
 log = logging.getLogger(__name__)
 REGION = re.compile(r"[a-z]{2}(-[a-z]+)+-\d{1,2}")
@@ -95,8 +103,42 @@ def browser_plan(opts: RunOptions, settings: Settings, nickname: str) -> Browser
     )
 
 
-def sign_in_at_idp(opts: RunOptions, settings: Settings, ui: Ui) -> str:
-    """Choose the IdP, capture its assertion in a browser, keep what the person typed."""
+def replay_session(
+    opts: RunOptions, settings: Settings, idp: IdentityProvider, router: Router
+) -> Assertion | None:
+    """The assertion from the IdP's kept session, without a browser; None to open one.
+
+    Only for the user who signed in last at this IdP's host (the keyring is shared by every
+    config directory of the OS user); off with --no-replay and whenever the person asked to
+    see the browser.
+    """
+    if not opts.replay or opts.use_browser or opts.show_browser or not idp.username:
+        return None
+    with timing.span("replay"):
+        session = sessions.recall(settings, idp.nickname)
+        if session is None or not session.fits(idp.url, idp.username):
+            return None
+        try:
+            return parse_saml_response(replay.replay(idp.url, session, route=_proxy_url(router)))
+        except (replay.NotReplayable, SamlError) as exc:
+            log.info("the kept IdP session gave no assertion (%s): opening the browser", exc)
+            return None
+
+
+def _proxy_url(router: Router) -> replay.Route:
+    """The routing rule as plain-HTTP clients want it: URL -> proxy URL, or None (direct)."""
+
+    def route(url: str) -> str | None:
+        proxy = router.route(url)
+        return proxy.url_with_credentials() if proxy else None
+
+    return route
+
+
+def sign_in_at_idp(opts: RunOptions, settings: Settings, ui: Ui) -> Assertion:
+    """Choose the IdP, reuse its session or capture its assertion in a browser, keep what
+    the person typed and the IdP's new session.
+    """
     idp = choose_idp(opts, settings, ui)
     if opts.browser is None and idp.browser:
         opts = replace(opts, browser=idp.browser)
@@ -105,9 +147,16 @@ def sign_in_at_idp(opts: RunOptions, settings: Settings, ui: Ui) -> str:
         # as them without asking. A new user starts with a new profile.
         ui.info(f"Signing in as {opts.username} instead of {idp.username}: new browser profile.")
         remove_tree(settings.browser_profile(idp.nickname))
+        settings.forget_session(idp.nickname)
+    router = upstream.router_for(opts, ui, idp)
+    if opts.username is None or opts.username.strip() == (idp.username or ""):
+        replayed = replay_session(opts, settings, idp, router)
+        if replayed is not None:
+            ui.info(f"Signed in to {idp.nickname} with its open session (no browser needed).")
+            return replayed
     plan = replace(
         browser_plan(opts, settings, idp.nickname),
-        router=upstream.router_for(opts, ui, idp),
+        router=router,
         upstream_ca=ca_bundle(opts.env, settings.private_dir("proxy") / "upstream-ca.pem"),
         integrated_auth=integrated_auth_hosts(opts.integrated_auth or idp.integrated_auth),
     )
@@ -122,16 +171,21 @@ def sign_in_at_idp(opts: RunOptions, settings: Settings, ui: Ui) -> str:
         kept = replace(kept, integrated_auth=opts.integrated_auth)
     remember(settings, kept, prompter, ui)
     upstream.remember_passwords(ui)
-    return capture.saml_response
+    with timing.span("keep session"):
+        username = prompter.chosen_username or idp.username
+        sessions.keep(
+            settings, idp.nickname, sessions.idp_session(idp.url, capture.cookies, username)
+        )
+    with timing.span("saml parse"):
+        return parse_saml_response(capture.saml_response)
 
 
 def fetch_assertion(opts: RunOptions, settings: Settings, ui: Ui) -> Assertion:
     """The parsed assertion: from --saml-response-file, else signed in at the IdP."""
     opts = upstream.with_stored_proxy(opts, settings)
-    if opts.saml_response_file:
-        raw: str | bytes = read_saml_response_file(opts.saml_response_file)
-    else:
-        raw = sign_in_at_idp(opts, settings, ui)
+    if not opts.saml_response_file:
+        return sign_in_at_idp(opts, settings, ui)
+    raw = read_saml_response_file(opts.saml_response_file)
     with timing.span("saml parse"):
         return parse_saml_response(raw)
 
@@ -197,25 +251,46 @@ def sts_target(opts: RunOptions, role_arn: str, ui: Ui) -> sts.StsTarget:
     )
 
 
+#: How many STS calls --all-roles keeps in flight: STS answers in tens of milliseconds and
+#: throttles bursts, so a few at a time hide the latency without provoking it.
+STS_PARALLEL = 8
+
+
 def issue_keys(
     opts: RunOptions, assertion: Assertion, targets: Mapping[str, Role], ui: Ui
 ) -> dict[str, Keys]:
-    """Call STS once per target (profile name -> role). Raises StsError."""
+    """Call STS once per target (profile name -> role), several at a time, then chain each to
+    --chain-role-arn if asked; the result keeps the targets' order. Raises StsError (the first
+    one, in that order).
+    """
     duration, note = sts.requested_duration(
         assertion, None if opts.chain_role_arn else opts.duration
     )
     if note:
         ui.warn(note)
-    issued: dict[str, Keys] = {}
+    # Where each call goes is decided here, in this thread: the routing rule may ask for a
+    # proxy password.
+    where = {profile: sts_target(opts, role.role_arn, ui) for profile, role in targets.items()}
+
+    def one(profile: str) -> Keys:
+        return sts.assume_role_with_saml(
+            assertion, targets[profile], where[profile], duration=duration, notify=ui.warn
+        )
+
     with timing.span("sts"):
-        for profile, role in targets.items():
-            issued[profile] = sts.assume_role_with_saml(
-                assertion,
-                role,
-                sts_target(opts, role.role_arn, ui),
-                duration=duration,
-                notify=ui.warn,
-            )
+        if len(targets) == 1:
+            issued = {profile: one(profile) for profile in targets}
+        else:
+            from concurrent.futures import ThreadPoolExecutor  # only --all-roles pays its import
+
+            with ThreadPoolExecutor(max_workers=STS_PARALLEL) as pool:
+                futures = {profile: pool.submit(one, profile) for profile in targets}
+                try:
+                    issued = {profile: future.result() for profile, future in futures.items()}
+                except BaseException:
+                    for future in futures.values():
+                        future.cancel()
+                    raise
     if opts.chain_role_arn:
         issued = {profile: chained(opts, assertion, keys, ui) for profile, keys in issued.items()}
     return issued

@@ -64,6 +64,7 @@ class RunOptions:
     browser: str | None = None
     driver_path: Path | None = None
     timeout: float | None = None
+    replay: bool = True  # reuse the IdP's kept session without a browser (idp/replay.py)
     mfa_code: str | None = field(default=None, repr=False)
     saml_response_file: str | None = None
     role_arn: str | None = None
@@ -170,6 +171,29 @@ def is_loopback(host: str | None) -> bool:
         return True
     parts = host.split(".")
     return len(parts) == 4 and parts[0] == "127" and all(p.isdigit() for p in parts)
+
+
+# Proxies ---------------------------------------------------------------------------------------
+# Where an assertion goes ----------------------------------------------------------------------
+#: AWS's sign-in hosts, one per partition: the only place a SAMLResponse is ever posted to.
+CAPTURE_HOSTS: tuple[str, ...] = (
+    "signin.aws.amazon.com",
+    "signin.amazonaws-us-gov.com",
+    "signin.amazonaws.cn",
+)
+
+
+def is_capture_request(host: str, method: str, path: str) -> bool:
+    """Tell whether a request is the assertion post to AWS (the capture proxy answers it
+    itself; a session replay stops there and posts nothing).
+
+    Regional endpoints (``us-east-1.signin.aws.amazon.com``) and the per-ACS paths
+    (``/saml/acs/...``) are AWS sign-in endpoints too, so they are captured as well.
+    """
+    host = host.lower().rstrip(".")
+    on_aws = any(host == h or host.endswith("." + h) for h in CAPTURE_HOSTS)
+    first_segment = path.split("?", 1)[0].lstrip("/").split("/", 1)[0]
+    return on_aws and method.upper() == "POST" and first_segment == "saml"
 
 
 # Regions -----------------------------------------------------------------------------------------

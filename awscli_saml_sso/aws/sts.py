@@ -1,7 +1,9 @@
 """STS AssumeRoleWithSAML (unsigned) and the GetCallerIdentity check of the new keys.
 
-boto3/botocore are imported inside the functions: the fast paths of the CLI never load them.
-The botocore session built here ignores the person's AWS files and profile variables, so a
+Both go through aws/sts_query.py, without boto3 (its import alone costs more than a warm
+sign-in). Calls that need more of the SDK use `_client`/`_call`: boto3/botocore are imported
+inside them, so the fast paths of the CLI never load them. The botocore session built there
+ignores the person's AWS files and profile variables, so a
 corrupt ~/.aws/credentials or an AWS_PROFILE naming a profile that does not exist yet cannot
 break a sign-in that needs no local keys.
 """
@@ -13,12 +15,12 @@ import logging
 import os
 import urllib.parse
 from dataclasses import dataclass, field
-from datetime import timezone
 from typing import TYPE_CHECKING, Any
 
+from awscli_saml_sso.aws import sts_query
 from awscli_saml_sso.aws.saml import Assertion, Role
 from awscli_saml_sso.errors import StsError
-from awscli_saml_sso.model import Keys
+from awscli_saml_sso.model import Keys, parse_timestamp
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -70,37 +72,46 @@ def requested_duration(assertion: Assertion, duration: int | None) -> tuple[int,
     return duration, None
 
 
-@functools.lru_cache(maxsize=8)
-def _unsigned_client(target: StsTarget) -> Any:
-    """One unsigned STS client per region and endpoint (--all-roles makes many calls)."""
-    client = _client("sts", target, None)
-    client.meta.events.register("before-call.sts.AssumeRoleWithSAML", _encode_body_once)
-    return client
-
-
-@functools.lru_cache(maxsize=2)
-def _encoded_once(value: str) -> str:
-    return urllib.parse.quote_plus(value)
-
-
-def _form_value(value: str) -> str:
-    """Form-encode `value`; a long one (the assertion) is encoded once and remembered."""
-    return _encoded_once(value) if len(value) > 4096 else urllib.parse.quote_plus(value)
-
-
-def _encode_body_once(params: dict[str, Any], **_: Any) -> None:
-    """Form-encode the request body ourselves, the (large) assertion only once per run.
-
-    botocore would URL-encode the whole body on every call: with --all-roles and an
-    assertion of hundreds of kilobytes that alone cost ~13 ms per role. The call is unsigned,
-    so a pre-encoded body is sent as is.
+def _query(
+    what: str, target: StsTarget, action: str, params: dict[str, str], keys: Keys | None = None
+) -> dict[str, str]:
+    """One STS call without boto3 (aws/sts_query.py), its failures worded as `_call` words
+    botocore's: a refusal quotes AWS's message, anything else says where.
     """
-    body = params.get("body")
-    if isinstance(body, dict):
-        params["body"] = "&".join(
-            f"{urllib.parse.quote_plus(str(key))}={_form_value(str(value))}"
-            for key, value in body.items()
+    where = target.endpoint_url or f"STS in {target.region}"
+    try:
+        return sts_query.call(
+            action,
+            params,
+            region=target.region,
+            endpoint_url=target.endpoint_url,
+            keys=keys,
+            proxy=target.proxy,
+            ca_bundle=target.ca_bundle,
         )
+    except sts_query.QueryError as exc:
+        if exc.kind == "untrusted":
+            raise StsError(
+                f"{what} failed: the certificate of {urllib.parse.urlsplit(target.url).hostname} "
+                "is not trusted; if your company inspects TLS, set AWS_CA_BUNDLE (or ca_bundle "
+                "in the profile's config) to a PEM file holding its CA"
+            ) from exc
+        if exc.kind == "proxy":
+            proxy = urllib.parse.urlsplit(target.proxy or "")
+            raise StsError(
+                f"{what} failed: the proxy http://{proxy.hostname}:{proxy.port} did not let the "
+                f"call through to {where} ({exc.detail})"
+            ) from exc
+        if exc.kind == "refused":
+            raise StsError(f"{what} was refused by {where}: {exc.detail} ({exc.code})") from exc
+        if exc.kind == "not-sts":
+            raise StsError(f"{what} failed: {where} did not answer like STS") from exc
+        if exc.kind == "bad-endpoint":
+            raise StsError(
+                f"{what} failed: {where} is not a usable STS endpoint ({exc.detail})"
+            ) from exc
+        log.debug("%s failed", what, exc_info=True)
+        raise StsError(f"{what} failed: could not reach {where}: {exc.detail}") from exc
 
 
 @functools.lru_cache(maxsize=1)
@@ -222,16 +233,17 @@ def assume_role_with_saml(
     tells the person through `notify`. Raises StsError.
     """
 
-    def attempt(seconds: int) -> dict[str, Any]:
-        return _call(
+    def attempt(seconds: int) -> dict[str, str]:
+        return _query(
             f"AssumeRoleWithSAML for {role.role_arn}",
             target,
-            lambda: _unsigned_client(target).assume_role_with_saml(
-                RoleArn=role.role_arn,
-                PrincipalArn=role.principal_arn,
-                SAMLAssertion=assertion.saml_response,
-                DurationSeconds=seconds,
-            ),
+            "AssumeRoleWithSAML",
+            {
+                "RoleArn": role.role_arn,
+                "PrincipalArn": role.principal_arn,
+                "SAMLAssertion": assertion.saml_response,
+                "DurationSeconds": str(seconds),
+            },
         )
 
     try:
@@ -245,12 +257,11 @@ def assume_role_with_saml(
         )
         answer = attempt(DEFAULT_DURATION)
     try:
-        keys = answer["Credentials"]
         return Keys(
-            access_key_id=keys["AccessKeyId"],
-            secret_access_key=keys["SecretAccessKey"],
-            session_token=keys["SessionToken"],
-            expiration=keys["Expiration"].astimezone(timezone.utc),
+            access_key_id=answer["AccessKeyId"],
+            secret_access_key=answer["SecretAccessKey"],
+            session_token=answer["SessionToken"],
+            expiration=parse_timestamp(answer["Expiration"]),
             role_arn=role.role_arn,
             principal_arn=role.principal_arn,
         )
@@ -261,9 +272,8 @@ def assume_role_with_saml(
 
 def caller_identity(credentials: Keys, target: StsTarget) -> str:
     """The ARN STS reports for the new keys (proves they work). Raises StsError."""
-    answer = _call(
-        "GetCallerIdentity",
-        target,
-        lambda: _client("sts", target, credentials).get_caller_identity(),
-    )
-    return str(answer["Arn"])
+    answer = _query("GetCallerIdentity", target, "GetCallerIdentity", {}, credentials)
+    if not answer.get("Arn"):
+        where = target.endpoint_url or f"STS in {target.region}"
+        raise StsError(f"GetCallerIdentity failed: {where} did not answer like STS")
+    return answer["Arn"]

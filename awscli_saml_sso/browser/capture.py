@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from awscli_saml_sso import timing
 from awscli_saml_sso.browser.autofill import fill_forms
@@ -18,6 +19,9 @@ from awscli_saml_sso.browser.launch import open_browser
 from awscli_saml_sso.browser.proxy import CaptureProxy, free_loopback_port
 from awscli_saml_sso.model import Prompter
 from awscli_saml_sso.network import Router
+
+if TYPE_CHECKING:
+    from selenium.webdriver.remote.webdriver import WebDriver
 
 log = logging.getLogger(__name__)
 
@@ -48,10 +52,12 @@ class BrowserPlan:
 
 @dataclass(frozen=True)
 class Capture:
-    """A captured SAMLResponse (base64, as posted) and the browser that captured it."""
+    """A captured SAMLResponse (base64, as posted), the browser that captured it, and the
+    browser's cookies at that moment (for idp/sessions.py to keep the IdP's own)."""
 
     saml_response: str
     browser: str
+    cookies: tuple[dict[str, Any], ...] = field(default=(), repr=False)
 
 
 def browser_name(plan: BrowserPlan) -> str:
@@ -114,6 +120,22 @@ def capture_assertion(url: str, plan: BrowserPlan, prompter: Prompter) -> Captur
                 timeout=plan.time_limit,
                 debug_dir=plan.debug_dir,
             )
+        cookies = browser_cookies(driver)
         teardown_started = timing.now()
     timing.record("browser teardown", teardown_started)
-    return Capture(saml_response, spec.name)
+    return Capture(saml_response, spec.name, cookies)
+
+
+def browser_cookies(driver: WebDriver) -> tuple[dict[str, Any], ...]:
+    """Every cookie of the browser (Chromium's DevTools sees all sites; WebDriver alone sees
+    only the current page's, which after the capture is AWS's). Empty when it cannot tell.
+    """
+    try:
+        if hasattr(driver, "execute_cdp_cmd"):
+            found = driver.execute_cdp_cmd("Network.getAllCookies", {}).get("cookies", [])
+        else:
+            found = driver.get_cookies()
+    except Exception as exc:  # a browser gone or without the command: no replay next time
+        log.debug("cannot read the browser's cookies: %s", exc)
+        return ()
+    return tuple(cookie for cookie in found if isinstance(cookie, dict))

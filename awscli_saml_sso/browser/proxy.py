@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from awscli_saml_sso.browser.ca import CA_BASENAME, prepare_confdir, spki_sha256, tighten_files
 from awscli_saml_sso.errors import SignInError
+from awscli_saml_sso.model import is_capture_request
 from awscli_saml_sso.network import Proxy, Router, certificate_advice
 
 if TYPE_CHECKING:
@@ -31,11 +32,6 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-CAPTURE_HOSTS: tuple[str, ...] = (
-    "signin.aws.amazon.com",
-    "signin.amazonaws-us-gov.com",
-    "signin.amazonaws.cn",
-)
 
 # mitmproxy keeps its master and options in module globals (mitmproxy.ctx): a second
 # instance in the same process re-points them and breaks the first one's certificates.
@@ -55,18 +51,6 @@ _NO_ASSERTION_PAGE = (
     b"<!doctype html><html><head><meta charset='utf-8'><title>No SAMLResponse</title></head>"
     b"<body><p>The identity provider posted to AWS without a SAMLResponse.</p></body></html>"
 )
-
-
-def is_capture_request(host: str, method: str, path: str) -> bool:
-    """Tell whether a request is the assertion post to AWS that the proxy must answer itself.
-
-    Regional endpoints (``us-east-1.signin.aws.amazon.com``) and the per-ACS paths
-    (``/saml/acs/...``) are AWS sign-in endpoints too, so they are captured as well.
-    """
-    host = host.lower().rstrip(".")
-    on_aws = any(host == h or host.endswith("." + h) for h in CAPTURE_HOSTS)
-    first_segment = path.split("?", 1)[0].lstrip("/").split("/", 1)[0]
-    return on_aws and method.upper() == "POST" and first_segment == "saml"
 
 
 class _MitmLogBridge(logging.Handler):

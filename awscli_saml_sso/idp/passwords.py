@@ -22,6 +22,8 @@ from awscli_saml_sso.limits import TimeLimitExceeded, call_with_time_limit
 log = logging.getLogger(__name__)
 
 KEYRING_SERVICE = "awscli_saml_sso"
+#: Where the IdP's session cookies are kept between sign-ins (see idp/sessions.py).
+SESSION_SERVICE = "awscli_saml_sso-session"
 KEYRING_TIMEOUT = 10.0
 #: macOS: long enough for a person to answer the Keychain's "allow access" dialog.
 KEYCHAIN_DIALOG_TIMEOUT = 120.0
@@ -78,19 +80,21 @@ def _keyring_backend_check() -> None:
         )
 
 
-def get_password(nickname: str, username: str) -> str | None:
+def get_password(nickname: str, username: str, *, service: str = KEYRING_SERVICE) -> str | None:
     """The stored password, or None if there is none. Raises KeyringUnavailable."""
 
     def action() -> str | None:
         import keyring
 
         _keyring_backend_check()
-        return keyring.get_password(f"{KEYRING_SERVICE}:{nickname}", username)
+        return keyring.get_password(f"{service}:{nickname}", username)
 
     return _with_timeout(action)
 
 
-def set_password(nickname: str, username: str, password: str) -> None:
+def set_password(
+    nickname: str, username: str, password: str, *, service: str = KEYRING_SERVICE
+) -> None:
     """Store the password in the OS keyring. Raises KeyringUnavailable."""
     refused = too_long_to_store(password)
     if refused:
@@ -100,12 +104,12 @@ def set_password(nickname: str, username: str, password: str) -> None:
         import keyring
 
         _keyring_backend_check()
-        keyring.set_password(f"{KEYRING_SERVICE}:{nickname}", username, password)
+        keyring.set_password(f"{service}:{nickname}", username, password)
 
     _with_timeout(action)
 
 
-def delete_password(nickname: str, username: str) -> bool:
+def delete_password(nickname: str, username: str, *, service: str = KEYRING_SERVICE) -> bool:
     """Remove the stored password; False when there was none or no keyring works."""
 
     def action() -> bool:
@@ -114,7 +118,7 @@ def delete_password(nickname: str, username: str) -> bool:
 
         _keyring_backend_check()
         try:
-            keyring.delete_password(f"{KEYRING_SERVICE}:{nickname}", username)
+            keyring.delete_password(f"{service}:{nickname}", username)
         except PasswordDeleteError:
             return False
         return True

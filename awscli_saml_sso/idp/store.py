@@ -28,7 +28,7 @@ from urllib.parse import urlsplit
 
 from awscli_saml_sso.errors import LocalFileError, UsageError
 from awscli_saml_sso.files import atomic_write, ensure_private_dir, locked, remove_tree
-from awscli_saml_sso.idp.passwords import delete_password
+from awscli_saml_sso.idp.passwords import SESSION_SERVICE, delete_password
 from awscli_saml_sso.model import IdentityProvider, is_loopback
 from awscli_saml_sso.network import DIRECT, Proxy, integrated_auth_hosts, parse_proxy
 
@@ -36,9 +36,11 @@ log = logging.getLogger(__name__)
 
 #: What the tool creates in its config directory; --clean removes exactly these.
 OWN_ENTRIES = (
-    *("idps.json", "idps.json.lock", "proxy", "browser", "cache", "debug"),
+    *("idps.json", "idps.json.lock", "proxy", "browser", "cache", "debug", "sessions"),
     *("accounts.json", "accounts.json.lock", "console"),
 )
+#: The key of an IdP's kept session (cookies) in the keyring, under SESSION_SERVICE.
+SESSION_KEY = "session"
 NICKNAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
 
@@ -171,7 +173,8 @@ class Settings:
         return idp
 
     def remove_idp(self, nickname: str) -> IdentityProvider:
-        """Forget one IdP: its entry, its keyring password and its browser profile.
+        """Forget one IdP: its entry, its keyring password, its kept session and its browser
+        profile.
 
         Raises LocalFileError naming what is left if the profile cannot be removed (Windows:
         a browser still holds its files).
@@ -185,8 +188,22 @@ class Settings:
             self._store_idps(idps)
         if idp.username:
             delete_password(idp.nickname, idp.username)
+        self.forget_session(nickname)
         remove_tree(self.config_dir / "browser" / nickname)
         return idp
+
+    def session_file(self, nickname: str) -> Path:
+        """Where an IdP's session cookies live when the keyring cannot hold them."""
+        return self.config_dir / "sessions" / f"{nickname}.json"
+
+    def forget_session(self, nickname: str) -> bool:
+        """Remove an IdP's kept session cookies (keyring entry and file); True if any went."""
+        removed = delete_password(nickname, SESSION_KEY, service=SESSION_SERVICE)
+        path = self.session_file(nickname)
+        if path.exists():
+            path.unlink(missing_ok=True)
+            removed = True
+        return removed
 
     def clean(self) -> list[str]:
         """Remove every stored password and everything this tool keeps; returns what went.
@@ -205,6 +222,8 @@ class Settings:
             proxy = _stored_proxy(idp)
             if proxy and proxy.username and delete_password(proxy.keyring_entry, proxy.username):
                 removed.append(f"keyring password of {proxy.username} at the proxy {proxy.url}")
+            if delete_password(idp.nickname, SESSION_KEY, service=SESSION_SERVICE):
+                removed.append(f"keyring session of {idp.nickname}")
         for name in OWN_ENTRIES:
             path = self.config_dir / name
             if path.is_dir() and not path.is_symlink():

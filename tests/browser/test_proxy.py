@@ -19,7 +19,8 @@ import pytest
 import requests
 from support.fake_idp import SelfSignedHTTPS
 
-from awscli_saml_sso.browser.proxy import CAPTURE_HOSTS, CaptureProxy, is_capture_request
+from awscli_saml_sso.browser.proxy import CaptureProxy
+from awscli_saml_sso.model import CAPTURE_HOSTS, is_capture_request
 
 
 @pytest.fixture(scope="module")

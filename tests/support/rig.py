@@ -78,6 +78,15 @@ class Rig(keycloak_rig.RigInfo):
         resp.raise_for_status()
         return resp.json()
 
+    def log_out(self, username: str) -> None:
+        """End every Keycloak session of a user (as an admin would, or an idle timeout)."""
+        resp = requests.post(
+            f"{self.keycloak_url}/admin/realms/{self.realm}/users/{self.user_id(username)}/logout",
+            headers={"Authorization": f"Bearer {self.admin_token()}"},
+            timeout=10,
+        )
+        resp.raise_for_status()
+
     def user_id(self, username: str) -> str:
         """Keycloak's id of a user of the realm."""
         users = self.admin_get("users", username=username, exact="true")
