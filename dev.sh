@@ -117,8 +117,13 @@ setup() {
     "$VENV/bin/python" keycloak/rig.py fetch
 }
 
+# As root (CI, containers) Chromium runs only without its sandbox, which the tool does only
+# on this explicit opt-in; an ordinary user keeps the sandbox.
+no_sandbox_as_root() { if [[ $(id -u) -eq 0 ]]; then export ASS_BROWSER_NO_SANDBOX=1; fi; }
+
 run_tests() {
     setup
+    no_sandbox_as_root
     lint
     local status=0
     "$VENV/bin/python" -m pytest "$@" || status=$?
@@ -141,6 +146,7 @@ lint() {
 demo() {
     setup
     "$VENV/bin/python" keycloak/rig.py up
+    no_sandbox_as_root
     local sandbox="$REPO/.rig/demo"
     rm -rf "$sandbox"
     mkdir -p "$sandbox/home"

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import re
-import shutil
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
@@ -20,12 +19,29 @@ from awscli_saml_sso import timing
 from awscli_saml_sso.aws import config_files, sts
 from awscli_saml_sso.aws.roles import NO_ROLE, all_role_profiles, choose_role
 from awscli_saml_sso.aws.saml import Assertion, Role, parse_saml_response
-from awscli_saml_sso.browser.capture import BrowserPlan, browser_name, capture_assertion
-from awscli_saml_sso.errors import NoRoleError, StsError, UsageError
+from awscli_saml_sso.browser.capture import (
+    HEADLESS_TIMEOUT,
+    BrowserPlan,
+    browser_name,
+    capture_assertion,
+)
+from awscli_saml_sso.browser.profile import clear_profile
+from awscli_saml_sso.errors import NoRoleError, SamlError, StsError, UsageError
+from awscli_saml_sso.files import PRIVATE_FILE_MODE, make_private
 from awscli_saml_sso.idp.choose import choose_idp, store_idp_url
 from awscli_saml_sso.idp.prompter import TerminalPrompter, remember
 from awscli_saml_sso.idp.store import Settings
-from awscli_saml_sso.model import Keys, RunOptions, Ui, local_and_utc, parse_timestamp, region_for
+from awscli_saml_sso.model import (
+    MAX_SAML_INPUT_BYTES,
+    IdentityProvider,
+    Keys,
+    RunOptions,
+    Ui,
+    local_and_utc,
+    parse_timestamp,
+    region_for,
+    saml_too_large,
+)
 
 log = logging.getLogger(__name__)
 REGION = re.compile(r"[a-z]{2}(-[a-z]+)+-\d{1,2}")
@@ -40,19 +56,55 @@ class LoginResult:
 
 
 # Skip when still valid -----------------------------------------------------------------------
+#: What a profile written by this tool records besides the keys: where they came from.
+IDP_KEY = "x_idp_url"
+ENDPOINT_KEY = "x_sts_endpoint"
+DEFAULT_ENDPOINT = "default"  # AWS's own STS endpoint for the role's region
+FROM_FILE = "saml-response-file"  # an assertion given with --saml-response-file
+
+
+def origin_values(opts: RunOptions, idp_url: str | None) -> dict[str, str]:
+    """The IdP and STS endpoint recorded beside the keys, for `still_valid` to compare."""
+    return {
+        IDP_KEY: idp_url or FROM_FILE,
+        ENDPOINT_KEY: (opts.endpoint_url or "").strip() or DEFAULT_ENDPOINT,
+    }
+
+
+def requested_idp_url(opts: RunOptions, settings: Settings) -> str | None:
+    """The login URL this run asks for (--idp-url, or the stored --idp-nickname's), if any."""
+    if opts.idp_url:
+        return opts.idp_url.strip()
+    if opts.idp_nickname:
+        stored = settings.load_idps().get(opts.idp_nickname)
+        return stored.url if stored else None
+    return None
+
+
 def still_valid(
-    opts: RunOptions, profile: Mapping[str, str] | None, now: datetime | None = None
+    opts: RunOptions,
+    profile: Mapping[str, str] | None,
+    now: datetime | None = None,
+    *,
+    idp_url: str | None = None,
 ) -> datetime | None:
     """The expiry of the target profile's credentials if they can be kept, else None.
 
-    Kept only when they came from this tool, have more than `min_remaining` seconds left and
-    are for the requested role (with no role requested, for the role chosen last time).
+    Kept only when they came from this tool, have more than `min_remaining` seconds left,
+    are for the requested role (with no role requested, for the role chosen last time), came
+    from the requested STS endpoint (an emulator's keys never count for AWS, nor the other
+    way round) and, when the run names an IdP (`idp_url`), from that IdP.
     """
     if opts.force or opts.all_roles or opts.saml_response_file or opts.role_selection is not None:
         return None
     if not profile or "x_security_token_expires" not in profile:
         return None
     if opts.role_arn and profile.get("x_role_arn") != opts.role_arn.strip():
+        return None
+    wanted = origin_values(opts, idp_url)
+    if profile.get(ENDPOINT_KEY, DEFAULT_ENDPOINT) != wanted[ENDPOINT_KEY]:
+        return None
+    if idp_url and profile.get(IDP_KEY, idp_url) != idp_url:
         return None
     try:
         expires = parse_timestamp(profile["x_security_token_expires"])
@@ -64,18 +116,25 @@ def still_valid(
 
 # Getting the assertion ------------------------------------------------------------------------
 def read_saml_response_file(source: str) -> bytes:
-    """The bytes of --saml-response-file (a path, or `-` for stdin). Raises UsageError.
+    """The bytes of --saml-response-file (a path, or `-` for stdin). Raises UsageError, and
+    SamlError as soon as more than the largest acceptable response has been read (so
+    `/dev/zero` or a huge file costs neither memory nor time).
 
     Bytes, not text: an XML document may declare its own encoding (UTF-16, say).
     """
-    if source == "-":
-        return sys.stdin.buffer.read()
     try:
-        return Path(source).read_bytes()
+        if source == "-":
+            data = sys.stdin.buffer.read(MAX_SAML_INPUT_BYTES + 1)
+        else:
+            with Path(source).open("rb") as handle:
+                data = handle.read(MAX_SAML_INPUT_BYTES + 1)
     except OSError as exc:
         raise UsageError(
             f"cannot read the SAML response file {source}: {exc.strerror or exc}"
         ) from exc
+    if len(data) > MAX_SAML_INPUT_BYTES:
+        raise SamlError(saml_too_large())
+    return data
 
 
 def browser_plan(opts: RunOptions, settings: Settings, nickname: str) -> BrowserPlan:
@@ -92,33 +151,68 @@ def browser_plan(opts: RunOptions, settings: Settings, nickname: str) -> Browser
     )
 
 
-def sign_in_at_idp(opts: RunOptions, settings: Settings, ui: Ui) -> str:
-    """Choose the IdP, capture its assertion in a browser, keep what the person typed."""
+def sign_in_at_idp(opts: RunOptions, settings: Settings, ui: Ui) -> tuple[str, IdentityProvider]:
+    """Choose the IdP, capture its assertion in a browser, keep what the person typed.
+
+    Returns the SAMLResponse and the IdP (as stored now).
+    """
     idp = choose_idp(opts, settings, ui)
     if opts.browser is None and idp.browser:
         opts = replace(opts, browser=idp.browser)
+    plan = browser_plan(opts, settings, idp.nickname)
     if opts.username and idp.username and opts.username.strip() != idp.username:
         # The IdP session in the profile belongs to the previous user: it would sign us in
         # as them without asking. A new user starts with a new profile.
         ui.info(f"Signing in as {opts.username} instead of {idp.username}: new browser profile.")
-        shutil.rmtree(settings.browser_profile(idp.nickname), ignore_errors=True)
-    plan = browser_plan(opts, settings, idp.nickname)
+        clear_profile(plan.profile_dir, wait=plan.time_limit)
     name = browser_name(plan)
     ui.info(f"Signing in to {idp.nickname} with {name}{'' if plan.visible else ' (headless)'}...")
     prompter = TerminalPrompter(opts, idp, ui)
     capture = capture_assertion(idp.url, plan, prompter)
-    remember(settings, replace(idp, browser=capture.browser), prompter, ui)
-    return capture.saml_response
+    idp = replace(idp, browser=capture.browser)
+    remember(settings, idp, prompter, ui)
+    return capture.saml_response, idp
+
+
+def check_issuer(settings: Settings, idp: IdentityProvider, issuer: str | None, ui: Ui) -> None:
+    """Keep the Issuer of the IdP's first assertion; on a later change, ask (interactive) or
+    refuse (--no-prompt): a changed Issuer may be someone else's IdP behind the same URL.
+    Raises SamlError.
+    """
+    if not issuer or issuer == idp.issuer:
+        return
+    if idp.issuer is not None:
+        change = (
+            f"The assertion from {idp.nickname} was issued by {issuer!r}, not by "
+            f"{idp.issuer!r} as before"
+        )
+        if not ui.interactive:
+            raise SamlError(
+                f"{change}; it was refused. If the identity provider really changed, sign in "
+                "once in a terminal to accept the new issuer."
+            )
+        if not ui.confirm(f"{change}. Accept the new issuer?"):
+            raise SamlError(f"{change}; it was refused.")
+    settings.save_idp(replace(idp, issuer=issuer))
+
+
+def fetch_assertion_from(opts: RunOptions, settings: Settings, ui: Ui) -> tuple[Assertion, str]:
+    """The parsed assertion and where it came from: the IdP's login URL, or `FROM_FILE` for
+    --saml-response-file. An IdP's Issuer is checked against the one seen before."""
+    if opts.saml_response_file:
+        raw = read_saml_response_file(opts.saml_response_file)
+        with timing.span("saml parse"):
+            return parse_saml_response(raw), FROM_FILE
+    response, idp = sign_in_at_idp(opts, settings, ui)
+    with timing.span("saml parse"):
+        assertion = parse_saml_response(response)
+    check_issuer(settings, idp, assertion.issuer, ui)
+    return assertion, idp.url
 
 
 def fetch_assertion(opts: RunOptions, settings: Settings, ui: Ui) -> Assertion:
     """The parsed assertion: from --saml-response-file, else signed in at the IdP."""
-    if opts.saml_response_file:
-        raw: str | bytes = read_saml_response_file(opts.saml_response_file)
-    else:
-        raw = sign_in_at_idp(opts, settings, ui)
-    with timing.span("saml parse"):
-        return parse_saml_response(raw)
+    return fetch_assertion_from(opts, settings, ui)[0]
 
 
 # Roles and keys -----------------------------------------------------------------------------
@@ -130,7 +224,9 @@ def pick_targets(opts: RunOptions, assertion: Assertion, ui: Ui) -> dict[str, Ro
     choice = choose_role(
         assertion.roles, role_arn=opts.role_arn, selection=opts.role_selection, ask=ask
     )
-    ui.info(f"Using {choice.role.role_arn} ({choice.reason}).")
+    # The account is named: an assertion from someone else's IdP would show a stranger's.
+    role = choice.role
+    ui.info(f"Using {role.role_arn} (AWS account {role.account_id}; {choice.reason}).")
     return {opts.profile: choice.role}
 
 
@@ -170,11 +266,24 @@ def _config_settings(opts: RunOptions) -> dict[str, str]:
     }
 
 
-def preflight(opts: RunOptions, settings: Settings) -> Mapping[str, str] | None:
+def preflight(opts: RunOptions, settings: Settings, ui: Ui) -> Mapping[str, str] | None:
     """Everything that can be checked before a sign-in, so that a bad profile name or a
     corrupt AWS file fails at once, not after the person typed a password and an MFA code.
     """
     config_files.validate_profile_name(opts.profile)
+    notes = settings.make_private()
+    # The credentials file holds keys: ours is kept 0600; another user's is theirs to fix.
+    notes.append(
+        make_private(
+            config_files.credentials_file(opts.env),
+            PRIVATE_FILE_MODE,
+            what="the AWS credentials file",
+            foreign_ok=True,
+        )
+        or ""
+    )
+    for note in filter(None, notes):
+        ui.warn(note)
     if opts.region and not REGION.fullmatch(opts.region):
         raise UsageError(f"{opts.region!r} is not an AWS region name (e.g. eu-west-1)")
     profile = config_files.read_profile(config_files.credentials_file(opts.env), opts.profile)
@@ -189,14 +298,16 @@ def preflight(opts: RunOptions, settings: Settings) -> Mapping[str, str] | None:
 # The login ------------------------------------------------------------------------------------
 def login(opts: RunOptions, settings: Settings, ui: Ui) -> LoginResult:
     """Sign in and write temporary credentials; raises the project's errors."""
-    expires = still_valid(opts, preflight(opts, settings))
+    expires = still_valid(
+        opts, preflight(opts, settings, ui), idp_url=requested_idp_url(opts, settings)
+    )
     if expires is not None:
         ui.result(
             f"The {opts.profile} profile still holds valid credentials until "
             f"{local_and_utc(expires)}; nothing to do (use --force to sign in anyway)."
         )
         return LoginResult(profiles={}, skipped=True)
-    assertion = fetch_assertion(opts, settings, ui)
+    assertion, source = fetch_assertion_from(opts, settings, ui)
     issued = issue_keys(opts, assertion, pick_targets(opts, assertion, ui), ui)
     path = config_files.credentials_file(opts.env)
     config = _config_settings(opts)
@@ -205,7 +316,7 @@ def login(opts: RunOptions, settings: Settings, ui: Ui) -> LoginResult:
             config_files.write_configs(
                 config_files.config_file(opts.env), {profile: config for profile in issued}
             )
-        config_files.write_credentials(path, issued)
+        config_files.write_credentials(path, issued, extra=origin_values(opts, source))
     _report(opts, issued, path, ui)
     return LoginResult(profiles={name: keys.role_arn for name, keys in issued.items()})
 
@@ -228,6 +339,14 @@ def _report(opts: RunOptions, issued: dict[str, Keys], path: Path, ui: Ui) -> No
             ui.result(f"Signed in as {sts.caller_identity(keys, sts_target(opts, keys.role_arn))}.")
     except StsError as exc:
         ui.warn(f"The new keys were stored, but checking them failed: {exc.message}")
+
+
+def forget_idp(settings: Settings, nickname: str) -> IdentityProvider:
+    """`idp remove`: the stored entry, its keyring password, and its browser profile (emptied
+    under the profile's lock, so a sign-in running on it is never cut short)."""
+    removed = settings.remove_idp(nickname)
+    clear_profile(settings.config_dir / "browser" / removed.nickname, HEADLESS_TIMEOUT, remove=True)
+    return removed
 
 
 def clean(settings: Settings, ui: Ui, *, yes: bool) -> None:

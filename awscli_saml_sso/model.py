@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Protocol
+from urllib.parse import urlsplit
 
 from awscli_saml_sso.errors import NeedsPerson
 
@@ -30,12 +31,14 @@ class Ui(Protocol):
 
 
 class Prompter(Protocol):
-    """Where the form-filling loop gets what it types: username, password, one-time codes."""
+    """Where the form-filling loop gets what it types: username, password, one-time codes,
+    and whether it may type them into a page of a given origin."""
 
     def username(self) -> str: ...
     def password(self) -> str: ...
     def mfa_code(self, hint: str) -> str: ...
     def info(self, message: str) -> None: ...
+    def approve_origin(self, origin: str) -> bool: ...
 
 
 def require_interactive(ui: Ui, what: str) -> None:
@@ -82,12 +85,24 @@ class RunOptions:
 
 @dataclass(frozen=True)
 class IdentityProvider:
-    """A stored identity provider; never holds a secret."""
+    """A stored identity provider; never holds a secret.
+
+    `origins`: the origins besides the login URL's where the person allowed the username,
+    password and codes to be typed (a federated IdP, an MFA provider). `issuer`: the
+    assertions' Issuer seen at the first sign-in, so that a change is noticed.
+    """
 
     nickname: str
     url: str
     username: str | None = None
     browser: str | None = None
+    origins: tuple[str, ...] = ()
+    issuer: str | None = None
+
+    @property
+    def approved_origins(self) -> frozenset[str]:
+        """Where autofill may type: the login URL's origin and the origins approved since."""
+        return frozenset({origin_of(self.url), *self.origins})
 
 
 # The one keys type -------------------------------------------------------------------------------
@@ -145,6 +160,47 @@ def local_and_utc(moment: datetime) -> str:
     if local.utcoffset() == timedelta(0):
         return utc
     return f"{local:%Y-%m-%d %H:%M:%S %Z} ({utc})"
+
+
+# Input limits ------------------------------------------------------------------------------------
+#: The largest SAML response accepted, as XML (a response with 1,000 roles is about 250 KB).
+MAX_SAML_XML_BYTES = 2 * 1024 * 1024
+#: The largest SAML response accepted as posted or stored: base64 adds a third and
+#: URL-encoding a little more. Checked before reading more (a file, the capture post).
+MAX_SAML_INPUT_BYTES = 4 * MAX_SAML_XML_BYTES
+
+
+def saml_too_large(size: int | None = None) -> str:
+    """The sentence for a SAML response over the limit (`size` in bytes, when known)."""
+    measured = f"{size / 1048576:.1f} MiB; " if size is not None else ""
+    return (
+        f"The SAML response is too large ({measured}the limit is "
+        f"{MAX_SAML_XML_BYTES // 1048576} MiB and real responses are far smaller), so it is "
+        "refused."
+    )
+
+
+# Origins -----------------------------------------------------------------------------------------
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def origin_of(url: str) -> str:
+    """The web origin of `url` (`https://idp.example.com`, `http://127.0.0.1:8080`): scheme,
+    host and a port other than the scheme's default, lower-cased; "" when it has none (a
+    `data:` or `about:` URL, an opaque origin, where nothing is ever typed).
+    """
+    try:
+        parts = urlsplit(url.strip())
+        port = parts.port
+    except ValueError:
+        return ""
+    scheme = parts.scheme.lower()
+    if scheme not in _DEFAULT_PORTS or not parts.hostname:
+        return ""
+    host = parts.hostname.lower()
+    if ":" in host:
+        host = f"[{host}]"
+    return f"{scheme}://{host}" + ("" if port in (None, _DEFAULT_PORTS[scheme]) else f":{port}")
 
 
 # Loopback ----------------------------------------------------------------------------------------

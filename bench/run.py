@@ -270,6 +270,8 @@ class Bench:
             PYTHON_KEYRING_BACKEND="keyring.backends.null.Keyring",
         )
         env[TOKEN_VARIABLE] = self.token
+        if os.environ.get("ASS_BROWSER_NO_SANDBOX"):  # root's opt-in (dev.sh sets it)
+            env["ASS_BROWSER_NO_SANDBOX"] = os.environ["ASS_BROWSER_NO_SANDBOX"]
         if self.pythonpath:
             env["PYTHONPATH"] = self.pythonpath  # a patched copy of the package, for A/B runs
         if password:

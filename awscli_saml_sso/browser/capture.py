@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -64,6 +65,9 @@ def start_proxy(ca_dir: Path, lifetimes: contextlib.ExitStack) -> CaptureProxy:
     """
     pin = ensure_ca(ca_dir)
     proxy = CaptureProxy(ca_dir, port=free_loopback_port())
+    # Only our own process tree (the driver, the browser) may use the proxy: no other local
+    # process can post an assertion through it (checked per connection with psutil).
+    proxy.browser_pid = os.getpid()
     lifetimes.callback(proxy.stop)
     proxy.begin()
     proxy.ca_spki_sha256 = pin

@@ -39,6 +39,26 @@ logger = logging.getLogger(__name__)
 
 _WINDOW_SIZE = "1280,900"
 _QUIT_TIMEOUT = 5.0
+#: Set to 1 to let Chromium run without its sandbox, which it needs when run as root.
+NO_SANDBOX_VARIABLE = "ASS_BROWSER_NO_SANDBOX"
+
+
+def sandbox_arguments() -> list[str]:
+    """`--no-sandbox` when running as root with the explicit opt-in; nothing otherwise.
+
+    Chromium will not start its sandbox as root. Without the sandbox, a page that exploits a
+    bug in the browser runs with the user's rights, root's here, so it is never switched
+    off silently. Raises UsageError as root without the opt-in.
+    """
+    if not (hasattr(os, "geteuid") and os.geteuid() == 0):
+        return []
+    if os.environ.get(NO_SANDBOX_VARIABLE, "").strip() == "1":
+        return ["--no-sandbox"]
+    raise UsageError(
+        "the browser cannot use its sandbox when this tool runs as root, and without it a "
+        "hostile page could take over the root account; run as an ordinary user, or set "
+        f"{NO_SANDBOX_VARIABLE}=1 to accept that risk (containers, CI)"
+    )
 
 
 def _chromium_options(
@@ -73,8 +93,7 @@ def _chromium_options(
         arguments.append("--password-store=basic")
     elif sys.platform == "darwin":
         arguments.append("--use-mock-keychain")
-    if hasattr(os, "geteuid") and os.geteuid() == 0:
-        arguments.append("--no-sandbox")  # Chromium refuses to start as root with its sandbox
+    arguments.extend(sandbox_arguments())
     if headless:
         arguments.append("--headless=new")
     for argument in arguments:
@@ -141,6 +160,7 @@ def open_browser(
     """
     if spec.name in UNSUPPORTED:
         raise BrowserNotFound(UNSUPPORTED[spec.name])
+    sandbox_arguments()  # as root without the opt-in: refuse before anything starts
     if not headless and sys.platform.startswith("linux"):
         if not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
             raise UsageError(

@@ -2,10 +2,12 @@
 
 Layout of the config directory (`ASS_CONFIG_DIR`, default `~/.awscli_saml_sso`, mode 0700)::
 
-    idps.json          nickname -> login URL, username, browser (no secrets; 0600)
+    idps.json          nickname -> login URL, username, browser, approved origins, assertion
+                       Issuer (no secrets; 0600)
     proxy/             the capture proxy's CA (0600 files)
     browser/<nick>/    one persistent browser profile per IdP (IdP cookies survive runs)
-    cache/             credential_process cache (0600 files)
+    cache/             credential_process cache, and the record of a failed refresh per
+                       IdP (`<nick>.refresh-failed.json`) (0600 files)
     debug/             pages saved on a sign-in timeout with --log-level DEBUG
 
 Passwords live only in the OS keyring (see `passwords`).
@@ -25,9 +27,16 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from awscli_saml_sso.errors import LocalFileError, UsageError
-from awscli_saml_sso.files import atomic_write, ensure_private_dir, locked
+from awscli_saml_sso.files import (
+    PRIVATE_DIR_MODE,
+    PRIVATE_FILE_MODE,
+    atomic_write,
+    ensure_private_dir,
+    locked,
+    make_private,
+)
 from awscli_saml_sso.idp.passwords import delete_password
-from awscli_saml_sso.model import IdentityProvider, is_loopback
+from awscli_saml_sso.model import IdentityProvider, is_loopback, origin_of
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +71,41 @@ def check_url(url: str) -> str:
     return url.strip()
 
 
+def check_origin(origin: str) -> str:
+    """Return `origin` if it is a plain web origin where a password may go, else raise
+    UsageError (https, or http on this machine only)."""
+    if not isinstance(origin, str) or origin_of(origin) != origin:
+        raise UsageError(f"{origin!r} is not a web origin (scheme://host[:port])")
+    check_url(origin)
+    return origin
+
+
+def _entry(raw: object) -> IdentityProvider:
+    """One idps.json entry, every field checked (the file may have been edited by hand)."""
+    if not isinstance(raw, dict):
+        raise ValueError("an entry is not an object")
+    fields = dict(raw)
+    unknown = set(fields) - {"nickname", "url", "username", "browser", "origins", "issuer"}
+    if unknown:
+        raise ValueError(f"unknown field(s) {', '.join(sorted(unknown))}")
+    for name in ("nickname", "url"):
+        if not isinstance(fields.get(name), str):
+            raise ValueError(f"{name} must be a string")
+    for name in ("username", "browser", "issuer"):
+        if fields.get(name) is not None and not isinstance(fields[name], str):
+            raise ValueError(f"{name} must be a string or null")
+    origins = fields.get("origins") or []
+    if not isinstance(origins, list):
+        raise ValueError("origins must be a list")
+    try:
+        check_nickname(fields["nickname"])
+        check_url(fields["url"])
+        fields["origins"] = tuple(check_origin(origin) for origin in origins)
+    except UsageError as exc:
+        raise ValueError(exc.message) from None
+    return IdentityProvider(**fields)
+
+
 class Settings:
     """The tool's config directory and everything stored in it."""
 
@@ -89,6 +133,31 @@ class Settings:
     def browser_profile(self, nickname: str) -> Path:
         return self.private_dir("browser", check_nickname(nickname))
 
+    def refresh_failure_file(self, nickname: str) -> Path:
+        """Where a failed automatic refresh at this IdP is recorded (see `keys`)."""
+        return self.config_dir / "cache" / f"{check_nickname(nickname)}.refresh-failed.json"
+
+    def clear_refresh_failure(self, nickname: str) -> None:
+        """Forget a recorded refresh failure: a sign-in at this IdP has just succeeded."""
+        with contextlib.suppress(FileNotFoundError):
+            self.refresh_failure_file(nickname).unlink()
+
+    def make_private(self) -> list[str]:
+        """Tighten the modes of the tool's directory and what it keeps there (0700 / 0600);
+        the sentences to show for what was open. Raises LocalFileError when the directory or
+        one of its entries belongs to another user.
+        """
+        notes = [make_private(self.config_dir, PRIVATE_DIR_MODE, what="the tool's directory")]
+        if not self.config_dir.is_dir():
+            return []
+        for name in OWN_ENTRIES:
+            path = self.config_dir / name
+            if path.is_symlink():
+                continue  # the link's target is the owner's business; it is never followed here
+            mode = PRIVATE_DIR_MODE if path.is_dir() else PRIVATE_FILE_MODE
+            notes.append(make_private(path, mode, what=f"the tool's {name}"))
+        return [note for note in notes if note]
+
     # Stored identity providers ------------------------------------------------------------
     def load_idps(self) -> dict[str, IdentityProvider]:
         """All stored IdPs by nickname, in the order they were added. Raises LocalFileError."""
@@ -100,7 +169,9 @@ class Settings:
             raise LocalFileError(f"cannot read {self.idps_file}: {exc.strerror}") from exc
         try:
             entries = json.loads(raw)
-            idps = [IdentityProvider(**entry) for entry in entries]
+            if not isinstance(entries, list):
+                raise ValueError("it is not a list of identity providers")
+            idps = [_entry(entry) for entry in entries]
         except (ValueError, TypeError) as exc:
             raise LocalFileError(
                 f"{self.idps_file} is corrupt ({exc}); fix it or remove it with "
@@ -110,29 +181,38 @@ class Settings:
 
     def _store_idps(self, idps: Mapping[str, IdentityProvider]) -> None:
         ensure_private_dir(self.config_dir)
-        data = json.dumps([asdict(idp) for idp in idps.values()], indent=2) + "\n"
+        entries = [{**asdict(idp), "origins": list(idp.origins)} for idp in idps.values()]
+        data = json.dumps(entries, indent=2) + "\n"
         atomic_write(self.idps_file, data.encode("utf-8"))
 
     def save_idp(self, idp: IdentityProvider) -> IdentityProvider:
         """Add or update one IdP (keeps fields the new value leaves empty)."""
         check_nickname(idp.nickname)
         check_url(idp.url)
+        for origin in idp.origins:
+            check_origin(origin)
         ensure_private_dir(self.config_dir)
         with locked(self.idps_file):
             idps = self.load_idps()
             old = idps.get(idp.nickname)
             if old is not None:
+                same_idp = old.url == idp.url  # a new URL starts trust from nothing
                 idp = replace(
                     idp,
                     username=idp.username or old.username,
                     browser=idp.browser or old.browser,
+                    origins=tuple(dict.fromkeys((*old.origins, *idp.origins)))
+                    if same_idp
+                    else idp.origins,
+                    issuer=idp.issuer or (old.issuer if same_idp else None),
                 )
             idps[idp.nickname] = idp
             self._store_idps(idps)
         return idp
 
     def remove_idp(self, nickname: str) -> IdentityProvider:
-        """Forget one IdP: its entry, its keyring password and its browser profile."""
+        """Forget one IdP: its entry and its keyring password (the browser profile is the
+        browser's to remove, under its lock: `flow.forget_idp`)."""
         ensure_private_dir(self.config_dir)
         with locked(self.idps_file):
             idps = self.load_idps()
@@ -142,7 +222,6 @@ class Settings:
             self._store_idps(idps)
         if idp.username:
             delete_password(idp.nickname, idp.username)
-        shutil.rmtree(self.config_dir / "browser" / nickname, ignore_errors=True)
         return idp
 
     def clean(self) -> list[str]:

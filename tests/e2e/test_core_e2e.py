@@ -72,7 +72,10 @@ def run_file(
 def test_user_single_role_is_taken_and_profile_works(sandbox: Sandbox, rig: Rig) -> None:
     result = run_file(sandbox, rig, "aws_user", "--no-prompt")
     assert result.returncode == 0, result.stderr
-    assert f"Using {rig.role_user_arn} (the only role this identity has)" in result.stderr
+    assert (
+        f"Using {rig.role_user_arn} (AWS account 000000000000; the only role this identity has)"
+        in result.stderr
+    )
     assert "under the saml profile" in result.stdout
     assert "Signed in as arn:aws:sts::000000000000:assumed-role/Role.User/aws_user" in result.stdout
     keys = profile(sandbox, "saml")

@@ -16,9 +16,14 @@ import psutil
 import pytest
 
 from awscli_saml_sso.browser import processes
-from awscli_saml_sso.browser.chromium import open_browser
+from awscli_saml_sso.browser.chromium import NO_SANDBOX_VARIABLE, open_browser
 from awscli_saml_sso.browser.discovery import BrowserSpec, resolve_browser
 from awscli_saml_sso.browser.proxy import CaptureProxy
+
+if hasattr(os, "geteuid") and os.geteuid() == 0:
+    # The tests run as root (CI, containers): Chromium then needs the explicit opt-in to run
+    # without its sandbox. Set for in-process browsers and passed on to sandboxed runs.
+    os.environ.setdefault(NO_SANDBOX_VARIABLE, "1")
 
 
 @pytest.fixture(scope="module")
