@@ -93,8 +93,8 @@ def make_private(path: Path, mode: int, *, what: str, foreign_ok: bool = False) 
             return None
         raise LocalFileError(
             f"{what[:1].upper()}{what[1:]} {path} belongs to another user (uid {info.st_uid}), "
-            "who could read or change what is kept there; use a directory of your own (ASS_CONFIG_DIR) "
-            "or fix its owner."
+            "who could read or change what is kept there; use a directory of your own "
+            "(ASS_CONFIG_DIR) or fix its owner."
         )
     current = stat.S_IMODE(info.st_mode)
     if not current & ~mode & 0o077:
