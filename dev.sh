@@ -19,8 +19,8 @@ REPO="$PWD"
 VENV="$REPO/.venv"
 PYTHON="${PYTHON:-python3}"
 # Debian packages the tests need; the JDK is chosen separately (see ensure_java).
-# gnome-keyring + dbus give the tests a real OS keyring; fish checks `env --shell fish`.
-APT_PACKAGES=(chromium chromium-driver xvfb xdotool curl ca-certificates gnome-keyring dbus fish)
+# gnome-keyring + dbus give the tests a real OS keyring; fish and zsh check `env --shell`.
+APT_PACKAGES=(chromium chromium-driver xvfb xdotool curl ca-certificates gnome-keyring dbus fish zsh)
 JAVA_PACKAGES=(openjdk-17-jre-headless openjdk-21-jre-headless default-jre-headless)
 
 say() { echo "dev.sh: $*" >&2; }

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -238,6 +239,38 @@ def _end_driver(service: Any) -> None:
         process.wait(2.0)
 
 
+def _driver_reachable(port: int, base: str) -> bool:
+    """Whether the driver answers `GET <base>/status` on localhost (never through a proxy)."""
+    import urllib.error
+    import urllib.request
+
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    try:
+        with opener.open(f"http://localhost:{port}{base}/status", timeout=2) as reply:
+            return int(reply.status) == 200
+    except (urllib.error.URLError, OSError, ValueError):
+        return False
+
+
+def _behind_url_base(service_class: Any, base: str) -> Any:
+    """`service_class` with every command under the secret path `base` (`--url-base`).
+
+    The driver's port accepts any local process; without the base path the commands are
+    unknown to it. The path is a per-run random secret, but it is in the driver's command line
+    (README, "What is not defended").
+    """
+
+    class Hidden(service_class):  # type: ignore[misc]
+        @property
+        def service_url(self) -> str:
+            return f"{super().service_url}{base}"
+
+        def is_connectable(self) -> bool:
+            return _driver_reachable(self.port, base)
+
+    return Hidden
+
+
 def _make_service(spec: BrowserSpec, driver_path: Path, profile_dir: Path) -> Any:
     popen_kw: dict[str, Any] = {}
     # Chromium puts its crash database under $XDG_CONFIG_HOME, not under --user-data-dir;
@@ -250,19 +283,20 @@ def _make_service(spec: BrowserSpec, driver_path: Path, profile_dir: Path) -> An
         preexec = _die_with_parent()
         if preexec is not None:
             popen_kw["preexec_fn"] = preexec
+    # The driver's commands live under a random path only this process knows (and whoever
+    # can read the driver's command line): a local port scan finds nothing to drive.
+    base = f"/{secrets.token_urlsafe(18)}"
     if spec.name == "edge":
         from selenium.webdriver.edge.service import Service as EdgeService
 
-        return EdgeService(
-            executable_path=str(driver_path),
-            log_output=subprocess.DEVNULL,
-            env=env,
-            popen_kw=popen_kw,
-        )
-    from selenium.webdriver.chrome.service import Service as ChromeService
+        service_class: Any = EdgeService
+    else:
+        from selenium.webdriver.chrome.service import Service as ChromeService
 
-    return ChromeService(
+        service_class = ChromeService
+    return _behind_url_base(service_class, base)(
         executable_path=str(driver_path),
+        service_args=[f"--url-base={base}"],
         log_output=subprocess.DEVNULL,
         env=env,
         popen_kw=popen_kw,

@@ -180,7 +180,8 @@ def test_profile_in_use_fails_fast(
             launch(chromium, proxy, profile),
         ):
             pass
-        assert time.monotonic() - began < 1
+        # A guard against waiting out a time limit, not a measurement (the benchmark measures).
+        assert time.monotonic() - began < 10
     assert browser_processes(profile) == []
 
 

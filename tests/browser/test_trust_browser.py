@@ -308,3 +308,29 @@ class Answers(Silent):
 
     def password(self) -> str:
         return PASSWORD
+
+
+# -- item 4: chromedriver's port --------------------------------------------------------------
+
+
+def test_the_driver_port_answers_nothing_without_the_secret_path(
+    chromium: BrowserSpec, capture: CaptureProxy, profile: Path
+) -> None:
+    with launch(chromium, capture, profile) as driver:
+        port = driver.service.port
+        scanner = requests.Session()
+        scanner.trust_env = False
+        for path in ("/status", "/sessions", "/session", "/wd/hub/status"):
+            reply = scanner.get(f"http://127.0.0.1:{port}{path}", timeout=5)
+            assert reply.status_code == 404, (path, reply.text[:200])
+        new_session = scanner.post(
+            f"http://127.0.0.1:{port}/session", json={"capabilities": {}}, timeout=5
+        )
+        assert new_session.status_code == 404
+        # The residual risk README states: whoever reads the driver's command line (the same
+        # user, or anyone where /proc is not restricted) has the path.
+        cmdline = driver.service.process.args
+        (base,) = [arg.split("=", 1)[1] for arg in cmdline if arg.startswith("--url-base=")]
+        assert len(base) > 20
+        assert scanner.get(f"http://127.0.0.1:{port}{base}/status", timeout=5).ok
+        driver.get("about:blank")  # our own session still works through the path

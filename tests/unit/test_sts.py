@@ -1,7 +1,7 @@
 """STS handling that the emulator cannot exercise: AWS's refusals, and the duration retry.
 
-moto's AssumeRoleWithSAML ignores DurationSeconds and never refuses a role (see
-FIELD-NOTES), so these cases are driven by a tiny HTTP server speaking STS's Query
+moto's AssumeRoleWithSAML ignores DurationSeconds and never refuses a role (as measured
+with moto 5.2.5), so these cases are driven by a tiny HTTP server speaking STS's Query
 protocol with AWS's documented error shape. Everything else about STS is tested against
 the real emulator in test_core_e2e.py.
 """

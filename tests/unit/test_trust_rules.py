@@ -431,3 +431,38 @@ def test_other_failures_are_shared_by_waiting_callers(tmp_path: Path) -> None:
         thread.join(30)
     assert calls == [1]
     assert errors == ["The capture proxy could not reach idp.example.com: refused."] * 4
+
+
+# -- README's claims: env output for every shell -----------------------------------------------
+
+NASTY = 'it\'s $HOME `id` "q" \\ ; $(rm -rf x)\nline2'
+
+
+@pytest.mark.parametrize("shell", ["bash", "zsh", "fish"])
+def test_env_output_round_trips_any_value_in_a_real_shell(shell: str) -> None:
+    import shutil
+
+    from awscli_saml_sso.aws.shell import render
+
+    if shutil.which(shell) is None:
+        pytest.skip(f"{shell} is not installed (dev.sh setup installs it)")
+    script = render({"AWS_SESSION_TOKEN": NASTY, "AWS_REGION": "eu-west-1"}, shell)
+    show = 'printf %s "$AWS_SESSION_TOKEN"' if shell != "fish" else "printf %s $AWS_SESSION_TOKEN"
+    done = subprocess.run(
+        [shell, "-c", f"{script}\n{show}"],
+        env={"PATH": os.environ["PATH"], "AWS_PROFILE": "gone", "HOME": "/nonexistent"},
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    )
+    assert done.stdout == NASTY
+
+
+def test_env_output_for_powershell_quotes_every_value() -> None:
+    from awscli_saml_sso.aws.shell import render
+
+    lines = render({"AWS_SESSION_TOKEN": "it's $x `y`"}, "powershell").splitlines()
+    # Single-quoted PowerShell strings expand nothing; a quote is doubled.
+    assert lines[0] == "$Env:AWS_SESSION_TOKEN = 'it''s $x `y`'"
+    assert "Remove-Item Env:AWS_PROFILE -ErrorAction SilentlyContinue" in lines
