@@ -6,6 +6,7 @@ password stays out of files, logs, process arguments and the browser's environme
 from __future__ import annotations
 
 import base64
+import shutil
 import subprocess
 import sys
 import threading
@@ -102,7 +103,9 @@ def test_a_plaintext_keyring_is_refused_and_nothing_is_written(user: Sandbox, ri
     for path in user.root.rglob("*"):
         if path.is_file() and not path.is_symlink():
             assert encoded not in path.read_bytes(), path
-    # Next time it asks again (--no-prompt: it says so instead of using a file).
+    # Next time it asks again (--no-prompt: it says so instead of using a file). A fresh
+    # browser profile, so that the IdP's session from the first run does not answer.
+    shutil.rmtree(user.config_dir / "browser" / NICK)
     quiet = user.run(["--idp-nickname", NICK, "--force", "--no-prompt"])
     assert quiet.returncode == 2
     assert "Cannot read the stored password: no OS keyring is available" in quiet.stderr
