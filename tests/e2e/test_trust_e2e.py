@@ -166,3 +166,46 @@ def test_the_password_never_reaches_a_file_a_log_an_argument_or_the_browser(
                 assert not any(needle in content for needle in needles), path
     finally:
         set_rig_password(rig, USER)
+
+
+def test_assume_role_with_saml_is_sent_unsigned(sandbox: Sandbox, rig: Rig) -> None:
+    """Between the tool and the STS emulator, a forwarder records what is sent."""
+    import http.server
+
+    seen: list[tuple[str, bool]] = []
+
+    class Forwarder(http.server.BaseHTTPRequestHandler):
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            action = "AssumeRoleWithSAML" if b"AssumeRoleWithSAML" in body else "other"
+            seen.append((action, "Authorization" in self.headers))
+            headers = {k: v for k, v in self.headers.items() if k.lower() != "host"}
+            reply = requests.post(rig.endpoint_url, data=body, headers=headers, timeout=30)
+            self.send_response(reply.status_code)
+            for key in ("Content-Type", "x-amzn-RequestId"):
+                if key in reply.headers:
+                    self.send_header(key, reply.headers[key])
+            self.send_header("Content-Length", str(len(reply.content)))
+            self.end_headers()
+            self.wfile.write(reply.content)
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Forwarder)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        response = sandbox.root / "response.b64"
+        response.write_text(rig.saml_response(USER))
+        endpoint = f"http://127.0.0.1:{server.server_address[1]}"
+        # Local AWS keys that a signing client would pick up: they must not be used.
+        done = sandbox.run(
+            ["--saml-response-file", str(response), "--endpoint-url", endpoint, "--no-prompt"],
+            extra_env={"AWS_ACCESS_KEY_ID": "AKIALOCALKEY", "AWS_SECRET_ACCESS_KEY": "local"},
+        )
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert done.returncode == 0, done.stderr
+    assert ("AssumeRoleWithSAML", False) in seen, seen
+    assert all(not signed for action, signed in seen if action == "AssumeRoleWithSAML")

@@ -466,3 +466,43 @@ def test_env_output_for_powershell_quotes_every_value() -> None:
     # Single-quoted PowerShell strings expand nothing; a quote is doubled.
     assert lines[0] == "$Env:AWS_SESSION_TOKEN = 'it''s $x `y`'"
     assert "Remove-Item Env:AWS_PROFILE -ErrorAction SilentlyContinue" in lines
+
+
+# -- README's claims: the keyring's time limit ------------------------------------------------
+
+
+def test_a_stalled_keyring_reads_as_no_keyring_after_its_time_limit(tmp_path: Path) -> None:
+    """A real Secret Service that stops answering (the daemon is frozen with SIGSTOP)."""
+    import signal
+
+    import psutil
+    from support.sandbox import keyring_session
+
+    with keyring_session(tmp_path) as env:
+        daemons = [
+            p
+            for p in psutil.process_iter(["name", "environ"])
+            if p.info["name"] == "gnome-keyring-daemon"
+            and (p.info["environ"] or {}).get("DBUS_SESSION_BUS_ADDRESS")
+            == env["DBUS_SESSION_BUS_ADDRESS"]
+        ]
+        assert len(daemons) == 1
+        code = (
+            "from awscli_saml_sso.idp import passwords\n"
+            "try:\n"
+            "    passwords.get_password('corp', 'alice')\n"
+            "except passwords.KeyringUnavailable as exc:\n"
+            "    print(exc)\n"
+        )
+        daemons[0].send_signal(signal.SIGSTOP)
+        try:
+            done = subprocess.run(
+                [sys.executable, "-c", code],
+                env={**os.environ, **env},
+                capture_output=True,
+                text=True,
+                timeout=60,
+            )
+        finally:
+            daemons[0].send_signal(signal.SIGCONT)
+    assert done.stdout.strip() == "the OS keyring did not answer within 10 s", done.stderr
