@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
+from awscli_saml_sso.browser.proxy import is_capture_host
 from awscli_saml_sso.errors import AssError, SignInError, WrongPassword
 from awscli_saml_sso.files import ensure_private_dir
 from awscli_saml_sso.model import Prompter, is_loopback, origin_of
@@ -135,6 +136,7 @@ class _Run:
     last_submit: tuple[str, float] = ("", 0.0)  # document and time of our last submit
     announced: set[str] = field(default_factory=set)
     approved: set[str] = field(default_factory=set)  # origins the prompter approved
+    last_origin: str = ""  # of the last page shown before AWS's sign-in page ("": none)
     quiet_since: tuple[str, str, float] | None = None
     last_page: _Page | None = None
 
@@ -184,6 +186,7 @@ def fill_forms(
                 _autofill_step(driver, proxy, run, deadline)
             else:
                 _check_open(driver)
+                _note_origin(run, driver.current_url)
             proxy.captured.wait(_POLL)
     except SignInError:
         if proxy.captured.is_set():  # the capture won the race against a closing page
@@ -207,7 +210,10 @@ def _check_posts(proxy: CaptureProxy, run: _Run) -> None:
     held = proxy.held
     if held is None or proxy.captured.is_set():
         return
-    origin = held[0]
+    # Many IdPs send no origin with the post (`Referrer-Policy: no-referrer` makes the
+    # browser say `null`): the post then counts as coming from the page the browser showed
+    # last, as the browser itself reported it (a data: page has no origin).
+    origin = held[0] or run.last_origin
     if origin and (origin in run.approved or run.prompter.approve_origin(origin)):
         run.approved.add(origin)
         proxy.accept_held()
@@ -217,6 +223,16 @@ def _check_posts(proxy: CaptureProxy, run: _Run) -> None:
         f"A page of {where} posted a SAML assertion to AWS, but that origin is not part of "
         "this sign-in at the identity provider; the assertion was refused."
     )
+
+
+def _note_origin(run: _Run, url: str) -> None:
+    """Remember the origin of the page the browser shows, unless it is AWS's own page."""
+    try:
+        host = urlsplit(url).hostname or ""
+    except ValueError:
+        host = ""
+    if not is_capture_host(host):
+        run.last_origin = origin_of(url)
 
 
 def _result(proxy: CaptureProxy) -> str:
@@ -232,11 +248,14 @@ def _autofill_step(driver: WebDriver, proxy: CaptureProxy, run: _Run, deadline: 
     if page is None:
         return
     run.last_page = page
+    _note_origin(run, page.url)
     unreachable = _unreachable(proxy, page.url)
     if unreachable and page.title.startswith("502"):
         raise SignInError(unreachable)
     if page.errors and run.submitted:
-        raise SignInError(" ".join(page.errors))
+        # An error beside a password field after our password submit: the IdP refused it.
+        refused = run.password_doc is not None and bool(page.passwords)
+        raise (WrongPassword if refused else SignInError)(" ".join(page.errors))
     if page.ready == "loading":
         return
     if len(page.passwords) > 1:

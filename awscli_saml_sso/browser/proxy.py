@@ -74,14 +74,19 @@ def post_origin(headers: Any) -> str:
     return origin_of(str(headers.get("referer") or "")) if not origin else ""
 
 
+def is_capture_host(host: str) -> bool:
+    """Whether `host` is one of AWS's sign-in endpoints (regional ones included)."""
+    host = host.lower().rstrip(".")
+    return any(host == h or host.endswith("." + h) for h in CAPTURE_HOSTS)
+
+
 def is_capture_request(host: str, method: str, path: str) -> bool:
     """Tell whether a request is the assertion post to AWS that the proxy must answer itself.
 
     Regional endpoints (``us-east-1.signin.aws.amazon.com``) and the per-ACS paths
     (``/saml/acs/...``) are AWS sign-in endpoints too, so they are captured as well.
     """
-    host = host.lower().rstrip(".")
-    on_aws = any(host == h or host.endswith("." + h) for h in CAPTURE_HOSTS)
+    on_aws = is_capture_host(host)
     first_segment = path.split("?", 1)[0].lstrip("/").split("/", 1)[0]
     return on_aws and method.upper() == "POST" and first_segment == "saml"
 
