@@ -29,7 +29,8 @@ if hasattr(os, "geteuid") and os.geteuid() == 0:
 @pytest.fixture(scope="module")
 def proxy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CaptureProxy]:
     """One capture proxy for a test module (reset it per test with `capture`)."""
-    with CaptureProxy(tmp_path_factory.mktemp("capture") / "ca") as running:
+    # A generous start limit: on a loaded machine importing mitmproxy alone can take 10 s.
+    with CaptureProxy(tmp_path_factory.mktemp("capture") / "ca", start_timeout=60) as running:
         yield running
 
 
