@@ -183,7 +183,9 @@ def test_existing_files_keep_everything_else(sandbox: Sandbox, rig: Rig) -> None
     text = sandbox.credentials_file.read_text()
     assert text.startswith(original.split("[saml]")[0])
     assert "; old saml profile\n[saml]\nregion = eu-west-1  \naws_access_key_id = ASIA" in text
-    assert stat.S_IMODE(sandbox.credentials_file.stat().st_mode) == 0o640
+    # A file of keys open to the group is made private, with a warning (issue 10, item 11).
+    assert "was open to other users (mode 0640); it is now 0600" in result.stderr
+    assert stat.S_IMODE(sandbox.credentials_file.stat().st_mode) == 0o600
 
 
 def test_corrupt_credentials_file_is_left_untouched(sandbox: Sandbox, rig: Rig) -> None:
