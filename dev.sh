@@ -20,10 +20,10 @@ REPO="$PWD"
 VENV="$REPO/.venv"
 PYTHON="${PYTHON:-python3}"
 # Debian packages the tests need; the JDK is chosen separately (see ensure_java).
-# gnome-keyring + dbus give the tests a real OS keyring; fish checks `env --shell fish`;
+# gnome-keyring + dbus give the tests a real OS keyring; fish and zsh check `env --shell`;
 # firefox-esr + libnss3-tools (certutil) for the Firefox tests (geckodriver: ensure_geckodriver).
 APT_PACKAGES=(chromium chromium-driver xvfb xdotool curl ca-certificates gnome-keyring dbus fish
-    firefox-esr libnss3-tools)
+    zsh firefox-esr libnss3-tools)
 JAVA_PACKAGES=(openjdk-17-jre-headless openjdk-21-jre-headless default-jre-headless)
 
 say() { echo "dev.sh: $*" >&2; }
@@ -141,8 +141,13 @@ setup() {
     "$VENV/bin/python" keycloak/rig.py fetch
 }
 
+# As root (CI, containers) Chromium runs only without its sandbox, which the tool does only
+# on this explicit opt-in; an ordinary user keeps the sandbox.
+no_sandbox_as_root() { if [[ $(id -u) -eq 0 ]]; then export ASS_BROWSER_NO_SANDBOX=1; fi; }
+
 run_tests() {
     setup
+    no_sandbox_as_root
     lint
     local status=0
     # The Firefox tests find geckodriver on PATH, wherever cargo put it.
@@ -173,6 +178,7 @@ lint() {
 demo() {
     setup
     "$VENV/bin/python" keycloak/rig.py up
+    no_sandbox_as_root
     local sandbox="$REPO/.rig/demo"
     rm -rf "$sandbox"
     mkdir -p "$sandbox/home"

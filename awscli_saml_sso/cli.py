@@ -30,6 +30,7 @@ from awscli_saml_sso.aws.shell import SHELLS, render, variables
 from awscli_saml_sso.errors import AssError, Interrupted, NeedsPerson, UsageError
 from awscli_saml_sso.idp.store import Settings
 from awscli_saml_sso.model import IdentityProvider, Keys, RunOptions
+from awscli_saml_sso.text import printable
 
 log = logging.getLogger("awscli_saml_sso")
 
@@ -64,10 +65,10 @@ class ClickUi:
             return bool(click.confirm(prompt, err=True))
 
     def info(self, message: str) -> None:
-        click.echo(message, err=True)
+        click.echo(printable(message), err=True)
 
     def warn(self, message: str) -> None:
-        click.secho(f"Warning: {message}", err=True, fg="yellow")
+        click.secho(f"Warning: {printable(message)}", err=True, fg="yellow")
 
     def result(self, message: str) -> None:
         click.echo(message, err=self.results_to_stderr)
@@ -506,7 +507,7 @@ def idp_add(nickname: str, url: str, username: str | None) -> None:
 @click.argument("nickname")
 def idp_remove(nickname: str) -> None:
     """Forget a stored identity provider, its password and its browser profile."""
-    removed = Settings.from_env().remove_idp(nickname)
+    removed = flow.forget_idp(Settings.from_env(), nickname)
     click.echo(f"Removed {removed.nickname}.")
 
 

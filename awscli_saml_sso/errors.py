@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import click
 
+from awscli_saml_sso.text import printable
+
 
 class AssError(click.ClickException):
     """Base class: a failure that ends the run with one sentence and a non-zero exit code."""
@@ -16,7 +18,8 @@ class AssError(click.ClickException):
     exit_code = 1
 
     def show(self, file: object = None) -> None:  # pragma: no cover - thin override
-        click.echo(f"Error: {self.format_message()}", err=True)
+        # The message may quote an IdP page: no escape sequence reaches the terminal.
+        click.echo(f"Error: {printable(self.format_message())}", err=True)
 
 
 class UsageError(AssError):
@@ -33,6 +36,10 @@ class SignInError(AssError):
     """Sign-in failed at the identity provider: wrong password, timeout, browser closed (exit 3)."""
 
     exit_code = 3
+
+
+class WrongPassword(SignInError):
+    """The identity provider refused the password (exit 3): never retried automatically."""
 
 
 class SamlError(AssError):

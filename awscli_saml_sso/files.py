@@ -69,6 +69,50 @@ def ensure_private_dir(path: Path) -> Path:
     return path
 
 
+def owned_by_someone_else(info: os.stat_result) -> bool:
+    """Whether a file belongs to another user (never on Windows, which has no POSIX owners)."""
+    getuid = getattr(os, "getuid", None)
+    return getuid is not None and info.st_uid != getuid()
+
+
+def make_private(path: Path, mode: int, *, what: str, foreign_ok: bool = False) -> str | None:
+    """Keep an existing file or directory of ours no more open than `mode` (0600 / 0700).
+
+    Returns a sentence to show when its mode was tightened, None when nothing was needed
+    (or `path` does not exist). Raises LocalFileError when `path` belongs to another user:
+    someone else could read or replace what we keep there, and it is not ours to change.
+    With `foreign_ok`, another user's file is left alone instead (it is theirs to fix).
+    On Windows (no POSIX modes or owners) nothing is checked.
+    """
+    if not hasattr(os, "getuid"):
+        return None
+    try:
+        info = Path(path).stat()
+    except FileNotFoundError:
+        return None
+    except OSError as error:
+        raise LocalFileError(f"Cannot check {what} {path}: {_why(error)}.") from None
+    if owned_by_someone_else(info):
+        if foreign_ok:
+            return None
+        raise LocalFileError(
+            f"{what[:1].upper()}{what[1:]} {path} belongs to another user (uid {info.st_uid}), "
+            "who could read or change what is kept there; use a directory of your own "
+            "(ASS_CONFIG_DIR) or fix its owner."
+        )
+    current = stat.S_IMODE(info.st_mode)
+    if not current & ~mode & 0o077:
+        return None
+    try:
+        Path(path).chmod(current & mode)
+    except OSError as error:
+        raise LocalFileError(f"Cannot make {what} {path} private: {_why(error)}.") from None
+    return (
+        f"{what[:1].upper()}{what[1:]} {path} was open to other users (mode {current:04o}); "
+        f"it is now {current & mode:04o}."
+    )
+
+
 def resolve_target(path: Path) -> Path:
     """The file that writing to `path` should change: symlinks followed, even dangling ones.
 

@@ -19,14 +19,21 @@ from awscli_saml_sso import timing
 from awscli_saml_sso.aws import accounts, chain, config_files, sts
 from awscli_saml_sso.aws.roles import NO_ROLE, account_label, all_role_profiles, choose_role
 from awscli_saml_sso.aws.saml import Assertion, Role, parse_saml_response
-from awscli_saml_sso.browser.capture import BrowserPlan, browser_name, capture_assertion
+from awscli_saml_sso.browser.capture import (
+    HEADLESS_TIMEOUT,
+    BrowserPlan,
+    browser_name,
+    capture_assertion,
+)
+from awscli_saml_sso.browser.profile import clear_profile
 from awscli_saml_sso.errors import LocalFileError, NoRoleError, SamlError, StsError, UsageError
-from awscli_saml_sso.files import remove_tree
+from awscli_saml_sso.files import PRIVATE_FILE_MODE, make_private
 from awscli_saml_sso.idp import replay, sessions, upstream
 from awscli_saml_sso.idp.choose import choose_idp, store_idp_url
 from awscli_saml_sso.idp.prompter import TerminalPrompter, remember
 from awscli_saml_sso.idp.store import Settings
 from awscli_saml_sso.model import (
+    MAX_SAML_INPUT_BYTES,
     IdentityProvider,
     Keys,
     RunOptions,
@@ -34,6 +41,7 @@ from awscli_saml_sso.model import (
     local_and_utc,
     parse_timestamp,
     region_for,
+    saml_too_large,
 )
 from awscli_saml_sso.network import Router, ca_bundle, integrated_auth_hosts
 
@@ -50,13 +58,44 @@ class LoginResult:
 
 
 # Skip when still valid -----------------------------------------------------------------------
+#: What a profile written by this tool records besides the keys: where they came from.
+IDP_KEY = "x_idp_url"
+ENDPOINT_KEY = "x_sts_endpoint"
+DEFAULT_ENDPOINT = "default"  # AWS's own STS endpoint for the role's region
+FROM_FILE = "saml-response-file"  # an assertion given with --saml-response-file
+
+
+def origin_values(opts: RunOptions, idp_url: str | None) -> dict[str, str]:
+    """The IdP and STS endpoint recorded beside the keys, for `still_valid` to compare."""
+    return {
+        IDP_KEY: idp_url or FROM_FILE,
+        ENDPOINT_KEY: (opts.endpoint_url or "").strip() or DEFAULT_ENDPOINT,
+    }
+
+
+def requested_idp_url(opts: RunOptions, settings: Settings) -> str | None:
+    """The login URL this run asks for (--idp-url, or the stored --idp-nickname's), if any."""
+    if opts.idp_url:
+        return opts.idp_url.strip()
+    if opts.idp_nickname:
+        stored = settings.load_idps().get(opts.idp_nickname)
+        return stored.url if stored else None
+    return None
+
+
 def still_valid(
-    opts: RunOptions, profile: Mapping[str, str] | None, now: datetime | None = None
+    opts: RunOptions,
+    profile: Mapping[str, str] | None,
+    now: datetime | None = None,
+    *,
+    idp_url: str | None = None,
 ) -> datetime | None:
     """The expiry of the target profile's credentials if they can be kept, else None.
 
-    Kept only when they came from this tool, have more than `min_remaining` seconds left and
-    are for the requested role (with no role requested, for the role chosen last time).
+    Kept only when they came from this tool, have more than `min_remaining` seconds left,
+    are for the requested role (with no role requested, for the role chosen last time), came
+    from the requested STS endpoint (an emulator's keys never count for AWS, nor the other
+    way round) and, when the run names an IdP (`idp_url`), from that IdP.
     """
     if opts.force or opts.all_roles or opts.saml_response_file or opts.role_selection is not None:
         return None
@@ -64,6 +103,11 @@ def still_valid(
         return None
     wanted = opts.chain_role_arn or opts.role_arn
     if wanted and profile.get("x_role_arn") != wanted.strip():
+        return None
+    recorded = origin_values(opts, idp_url)
+    if profile.get(ENDPOINT_KEY, DEFAULT_ENDPOINT) != recorded[ENDPOINT_KEY]:
+        return None
+    if idp_url and profile.get(IDP_KEY, idp_url) != idp_url:
         return None
     try:
         expires = parse_timestamp(profile["x_security_token_expires"])
@@ -75,18 +119,25 @@ def still_valid(
 
 # Getting the assertion ------------------------------------------------------------------------
 def read_saml_response_file(source: str) -> bytes:
-    """The bytes of --saml-response-file (a path, or `-` for stdin). Raises UsageError.
+    """The bytes of --saml-response-file (a path, or `-` for stdin). Raises UsageError, and
+    SamlError as soon as more than the largest acceptable response has been read (so
+    `/dev/zero` or a huge file costs neither memory nor time).
 
     Bytes, not text: an XML document may declare its own encoding (UTF-16, say).
     """
-    if source == "-":
-        return sys.stdin.buffer.read()
     try:
-        return Path(source).read_bytes()
+        if source == "-":
+            data = sys.stdin.buffer.read(MAX_SAML_INPUT_BYTES + 1)
+        else:
+            with Path(source).open("rb") as handle:
+                data = handle.read(MAX_SAML_INPUT_BYTES + 1)
     except OSError as exc:
         raise UsageError(
             f"cannot read the SAML response file {source}: {exc.strerror or exc}"
         ) from exc
+    if len(data) > MAX_SAML_INPUT_BYTES:
+        raise SamlError(saml_too_large())
+    return data
 
 
 def browser_plan(opts: RunOptions, settings: Settings, nickname: str) -> BrowserPlan:
@@ -135,25 +186,29 @@ def _proxy_url(router: Router) -> replay.Route:
     return route
 
 
-def sign_in_at_idp(opts: RunOptions, settings: Settings, ui: Ui) -> Assertion:
+def sign_in_at_idp(
+    opts: RunOptions, settings: Settings, ui: Ui
+) -> tuple[Assertion, IdentityProvider]:
     """Choose the IdP, reuse its session or capture its assertion in a browser, keep what
-    the person typed and the IdP's new session.
+    the person typed and the IdP's new session. Returns the assertion and the IdP (as stored
+    now).
     """
     idp = choose_idp(opts, settings, ui)
     if opts.browser is None and idp.browser:
         opts = replace(opts, browser=idp.browser)
+    plan = browser_plan(opts, settings, idp.nickname)
     if opts.username and idp.username and opts.username.strip() != idp.username:
         # The IdP session in the profile belongs to the previous user: it would sign us in
         # as them without asking. A new user starts with a new profile.
         ui.info(f"Signing in as {opts.username} instead of {idp.username}: new browser profile.")
-        remove_tree(settings.browser_profile(idp.nickname))
+        clear_profile(settings.browser_profile(idp.nickname), wait=opts.timeout or HEADLESS_TIMEOUT)
         settings.forget_session(idp.nickname)
     router = upstream.router_for(opts, ui, idp)
     if opts.username is None or opts.username.strip() == (idp.username or ""):
         replayed = replay_session(opts, settings, idp, router)
         if replayed is not None:
             ui.info(f"Signed in to {idp.nickname} with its open session (no browser needed).")
-            return replayed
+            return replayed, idp
     plan = replace(
         browser_plan(opts, settings, idp.nickname),
         router=router,
@@ -177,17 +232,47 @@ def sign_in_at_idp(opts: RunOptions, settings: Settings, ui: Ui) -> Assertion:
             settings, idp.nickname, sessions.idp_session(idp.url, capture.cookies, username)
         )
     with timing.span("saml parse"):
-        return parse_saml_response(capture.saml_response)
+        return parse_saml_response(capture.saml_response), kept
+
+
+def check_issuer(settings: Settings, idp: IdentityProvider, issuer: str | None, ui: Ui) -> None:
+    """Keep the Issuer of the IdP's first assertion; on a later change, ask (interactive) or
+    refuse (--no-prompt): a changed Issuer may be someone else's IdP behind the same URL.
+    Raises SamlError.
+    """
+    if not issuer or issuer == idp.issuer:
+        return
+    if idp.issuer is not None:
+        change = (
+            f"The assertion from {idp.nickname} was issued by {issuer!r}, not by "
+            f"{idp.issuer!r} as before"
+        )
+        if not ui.interactive:
+            raise SamlError(
+                f"{change}; it was refused. If the identity provider really changed, sign in "
+                "once in a terminal to accept the new issuer."
+            )
+        if not ui.confirm(f"{change}. Accept the new issuer?"):
+            raise SamlError(f"{change}; it was refused.")
+    settings.save_idp(replace(idp, issuer=issuer))
+
+
+def fetch_assertion_from(opts: RunOptions, settings: Settings, ui: Ui) -> tuple[Assertion, str]:
+    """The parsed assertion and where it came from: the IdP's login URL, or `FROM_FILE` for
+    --saml-response-file. An IdP's Issuer is checked against the one seen before."""
+    if opts.saml_response_file:
+        raw = read_saml_response_file(opts.saml_response_file)
+        with timing.span("saml parse"):
+            return parse_saml_response(raw), FROM_FILE
+    opts = upstream.with_stored_proxy(opts, settings)
+    assertion, idp = sign_in_at_idp(opts, settings, ui)
+    check_issuer(settings, idp, assertion.issuer, ui)
+    return assertion, idp.url
 
 
 def fetch_assertion(opts: RunOptions, settings: Settings, ui: Ui) -> Assertion:
     """The parsed assertion: from --saml-response-file, else signed in at the IdP."""
-    opts = upstream.with_stored_proxy(opts, settings)
-    if not opts.saml_response_file:
-        return sign_in_at_idp(opts, settings, ui)
-    raw = read_saml_response_file(opts.saml_response_file)
-    with timing.span("saml parse"):
-        return parse_saml_response(raw)
+    return fetch_assertion_from(opts, settings, ui)[0]
 
 
 # Roles and keys -----------------------------------------------------------------------------
@@ -204,9 +289,10 @@ def pick_targets(
     choice = choose_role(
         assertion.roles, role_arn=opts.role_arn, selection=opts.role_selection, ask=ask, names=names
     )
-    account = choice.role.account_id
-    where = f" in account {account_label(account, names)}" if (names or {}).get(account) else ""
-    ui.info(f"Using {choice.role.role_arn} ({choice.reason}){where}.")
+    role = choice.role
+    # The account is named: an assertion from someone else's IdP would show a stranger's.
+    label = account_label(role.account_id, names)
+    ui.info(f"Using {role.role_arn} (AWS account {label}; {choice.reason}).")
     return {opts.profile: choice.role}
 
 
@@ -336,7 +422,7 @@ def _config_settings(opts: RunOptions) -> dict[str, str]:
     }
 
 
-def preflight(opts: RunOptions, settings: Settings) -> Mapping[str, str] | None:
+def preflight(opts: RunOptions, settings: Settings, ui: Ui) -> Mapping[str, str] | None:
     """Everything that can be checked before a sign-in, so that a bad profile name or a
     corrupt AWS file fails at once, not after the person typed a password and an MFA code.
     """
@@ -348,6 +434,19 @@ def preflight(opts: RunOptions, settings: Settings) -> Mapping[str, str] | None:
         accounts.check_template(opts.profile_name_template)
     if opts.chain_role_arn and opts.all_roles:
         raise UsageError("--chain-role-arn chains from one role; it cannot go with --all-roles")
+    notes = settings.make_private()
+    # The credentials file holds keys: ours is kept 0600; another user's is theirs to fix.
+    notes.append(
+        make_private(
+            config_files.credentials_file(opts.env),
+            PRIVATE_FILE_MODE,
+            what="the AWS credentials file",
+            foreign_ok=True,
+        )
+        or ""
+    )
+    for note in filter(None, notes):
+        ui.warn(note)
     if opts.region and not REGION.fullmatch(opts.region):
         raise UsageError(f"{opts.region!r} is not an AWS region name (e.g. eu-west-1)")
     profile = config_files.read_profile(config_files.credentials_file(opts.env), opts.profile)
@@ -362,7 +461,9 @@ def preflight(opts: RunOptions, settings: Settings) -> Mapping[str, str] | None:
 # The login ------------------------------------------------------------------------------------
 def login(opts: RunOptions, settings: Settings, ui: Ui) -> LoginResult:
     """Sign in and write temporary credentials; raises the project's errors."""
-    expires = still_valid(opts, preflight(opts, settings))
+    expires = still_valid(
+        opts, preflight(opts, settings, ui), idp_url=requested_idp_url(opts, settings)
+    )
     opts = upstream.with_stored_proxy(opts, settings)  # STS follows the IdP's proxy too
     if expires is not None:
         ui.result(
@@ -370,7 +471,7 @@ def login(opts: RunOptions, settings: Settings, ui: Ui) -> LoginResult:
             f"{local_and_utc(expires)}; nothing to do (use --force to sign in anyway)."
         )
         return LoginResult(profiles={}, skipped=True)
-    assertion = fetch_assertion(opts, settings, ui)
+    assertion, source = fetch_assertion_from(opts, settings, ui)
     names = account_names(opts, settings, assertion, ui)
     issued = issue_keys(opts, assertion, pick_targets(opts, assertion, ui, names), ui)
     path = config_files.credentials_file(opts.env)
@@ -380,7 +481,7 @@ def login(opts: RunOptions, settings: Settings, ui: Ui) -> LoginResult:
             config_files.write_configs(
                 config_files.config_file(opts.env), {profile: config for profile in issued}
             )
-        config_files.write_credentials(path, issued)
+        config_files.write_credentials(path, issued, extra=origin_values(opts, source))
     _report(opts, issued, path, ui)
     return LoginResult(profiles={name: keys.role_arn for name, keys in issued.items()})
 
@@ -404,6 +505,14 @@ def _report(opts: RunOptions, issued: dict[str, Keys], path: Path, ui: Ui) -> No
             ui.result(f"Signed in as {sts.caller_identity(keys, target)}.")
     except StsError as exc:
         ui.warn(f"The new keys were stored, but checking them failed: {exc.message}")
+
+
+def forget_idp(settings: Settings, nickname: str) -> IdentityProvider:
+    """`idp remove`: the stored entry, its keyring password, and its browser profile (emptied
+    under the profile's lock, so a sign-in running on it is never cut short)."""
+    removed = settings.remove_idp(nickname)
+    clear_profile(settings.config_dir / "browser" / removed.nickname, HEADLESS_TIMEOUT, remove=True)
+    return removed
 
 
 def clean(settings: Settings, ui: Ui, *, yes: bool) -> None:

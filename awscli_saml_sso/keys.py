@@ -25,12 +25,29 @@ from awscli_saml_sso.aws.credential_server import REMOVED as SERVER_REMOVED
 from awscli_saml_sso.aws.credential_server import CredentialServer
 from awscli_saml_sso.aws.shell import child_environment, variables
 from awscli_saml_sso.browser.capture import HEADLESS_TIMEOUT
-from awscli_saml_sso.errors import LocalFileError, NeedsPerson, SignInError, UsageError
+from awscli_saml_sso.errors import (
+    AssError,
+    LocalFileError,
+    NeedsPerson,
+    NoRoleError,
+    SamlError,
+    SignInError,
+    StsError,
+    UsageError,
+    WrongPassword,
+)
 from awscli_saml_sso.files import atomic_write, ensure_private_dir, locked
 from awscli_saml_sso.flow import fetch_assertion, issue_keys, login, pick_targets
 from awscli_saml_sso.idp import upstream
 from awscli_saml_sso.idp.store import Settings
-from awscli_saml_sso.model import Keys, RunOptions, Ui, parse_timestamp, region_for
+from awscli_saml_sso.model import (
+    Keys,
+    RunOptions,
+    Ui,
+    format_timestamp,
+    parse_timestamp,
+    region_for,
+)
 
 log = logging.getLogger(__name__)
 
@@ -45,19 +62,35 @@ def cache_path(
     role_arn: str,
     endpoint_url: str | None,
     *,
+    username: str = "",
+    idp_url: str = "",
     chain: Sequence[str] = (),
 ) -> Path:
-    """The cache file for one IdP, role (with the roles chained from it) and STS endpoint:
-    different endpoints or chains never mix.
+    """The cache file for one IdP (nickname and login URL), user, role (with the roles
+    chained from it) and STS endpoint: after a switch of user, IdP URL, endpoint or chain, no
+    one is handed the keys of another.
     """
-    # Without a chain the key is what it always was, so existing caches stay valid.
-    key = "\n".join([role_arn, endpoint_url or "", *chain])
+    key = "\n".join((role_arn, endpoint_url or "", username, idp_url, *chain))
     digest = hashlib.sha256(key.encode()).hexdigest()[:20]
     return cache_dir / f"{nickname}-{digest}.json"
 
 
+#: The refresh window never exceeds this share of the keys' lifetime: with a SessionDuration
+#: at or under the window, keys would otherwise be stale at birth and every call would sign in.
+MAX_WINDOW_SHARE = 0.5
+
+
+def refresh_window(min_remaining: int, lifetime: timedelta | None) -> timedelta:
+    """How long before expiry cached keys count as stale: `min_remaining` seconds, clamped
+    to a share of the keys' lifetime when that is known."""
+    window = timedelta(seconds=min_remaining)
+    if lifetime is not None and lifetime > timedelta(0):
+        window = min(window, lifetime * MAX_WINDOW_SHARE)
+    return window
+
+
 def load(path: Path, min_remaining: int, now: datetime | None = None) -> Keys | None:
-    """The cached keys if they have more than `min_remaining` seconds left, else None.
+    """The cached keys if they have more than the refresh window left, else None.
 
     A missing, unreadable or malformed cache is treated as empty: it is only a cache.
     """
@@ -69,21 +102,79 @@ def load(path: Path, min_remaining: int, now: datetime | None = None) -> Keys | 
             str(document["SessionToken"]),
             parse_timestamp(document["Expiration"]),
         )
+        issued = document.get("x_issued")
+        lifetime = keys.expiration - parse_timestamp(issued) if issued else None
     except FileNotFoundError:
         return None
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         log.debug("ignoring unusable cache file %s", path, exc_info=True)
         return None
     now = now or datetime.now(timezone.utc)
-    if keys.expiration - now <= timedelta(seconds=min_remaining):
+    if keys.expiration - now <= refresh_window(min_remaining, lifetime):
         return None
     return keys
 
 
-def save(path: Path, keys: Keys) -> None:
-    """Write the cache atomically with mode 0600 in a 0700 directory."""
+def save(path: Path, keys: Keys, issued: datetime | None = None) -> None:
+    """Write the cache atomically with mode 0600 in a 0700 directory, with the time the keys
+    were issued (now, unless given) so that their lifetime is known."""
     ensure_private_dir(path.parent)
-    atomic_write(path, json.dumps(keys.process_json()).encode("utf-8"))
+    document = {
+        **keys.process_json(),
+        "x_issued": format_timestamp(issued or datetime.now(timezone.utc)),
+    }
+    atomic_write(path, json.dumps(document).encode("utf-8"))
+
+
+#: After a failed refresh (other than a refused password), callers within this many seconds
+#: fail at once with the same sentence instead of trying again.
+RETRY_AFTER = 60
+#: The errors a recorded failure is raised again as (so its exit code stays the same).
+_FAILURE_KINDS: dict[str, type[AssError]] = {
+    kind.__name__: kind
+    for kind in (
+        AssError,
+        UsageError,
+        SignInError,
+        WrongPassword,
+        SamlError,
+        NoRoleError,
+        StsError,
+        LocalFileError,
+    )
+}
+
+
+def _recorded_failure(record: Path, now: datetime) -> AssError | None:
+    """The error a recorded failed refresh stands for, while it still counts; else None."""
+    try:
+        document = json.loads(record.read_text(encoding="utf-8"))
+        when = parse_timestamp(document["when"])
+        message = str(document["message"])
+        kind = _FAILURE_KINDS[str(document["kind"])]
+        wrong_password = bool(document["wrong_password"])
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        log.debug("ignoring unusable refresh record %s", record, exc_info=True)
+        return None
+    if not wrong_password and now - when > timedelta(seconds=RETRY_AFTER):
+        return None
+    return kind(message)
+
+
+def _record_failure(record: Path, error: AssError, *, wrong_password: bool) -> None:
+    """Keep a failed refresh (private file, written under the caller's lock)."""
+    document = {
+        "when": format_timestamp(datetime.now(timezone.utc)),
+        "message": error.message,
+        "kind": type(error).__name__ if type(error) in _FAILURE_KINDS.values() else "AssError",
+        "wrong_password": wrong_password,
+    }
+    try:
+        atomic_write(record, json.dumps(document).encode("utf-8"))
+    except LocalFileError:
+        log.debug("could not record the failed refresh in %s", record, exc_info=True)
 
 
 def cached_or_refreshed(
@@ -92,24 +183,53 @@ def cached_or_refreshed(
     min_remaining: int,
     refresh: Callable[[], Keys],
     lock_timeout: float,
+    failures: Path | None = None,
+    advice: str = "",
 ) -> tuple[Keys, bool]:
     """Keys from the cache, or from one `refresh()` shared by every concurrent caller.
 
-    Returns the keys and whether this call did the refresh. Raises whatever `refresh` raises,
-    and LocalFileError when the lock is held longer than `lock_timeout`.
+    With `failures` (a file per IdP) the refresh is single-flight per IdP and remembers how
+    it failed: callers that waited, and those that come within RETRY_AFTER seconds, fail at
+    once with the same sentence; after the IdP refused the password (WrongPassword) no
+    automatic refresh is tried again until a sign-in succeeds and removes the record
+    (`Settings.clear_refresh_failure`), so a rotated password cannot lock the account out.
+
+    Returns the keys and whether this call did the refresh. Raises whatever `refresh` raises
+    (a refused password with `advice` added), and LocalFileError when the lock is held
+    longer than `lock_timeout`.
     """
     keys = load(path, min_remaining)
     if keys is not None:
         return keys, False
     ensure_private_dir(path.parent)
-    with locked(path, timeout=lock_timeout):
+    with locked(failures or path, timeout=lock_timeout):
         # Whoever held the lock before us may just have refreshed the cache.
         keys = load(path, min_remaining)
         if keys is not None:
             return keys, False
+        if failures is not None:
+            recorded = _recorded_failure(failures, datetime.now(timezone.utc))
+            if recorded is not None:
+                raise recorded
         log.info("refreshing %s", path.name)
-        keys = refresh()
+        try:
+            keys = refresh()
+        except WrongPassword as exc:
+            error = WrongPassword(
+                f"the identity provider refused the stored password ({exc.message}); "
+                "automatic refreshes stop here so that the account is not locked out"
+                + (f": {advice}" if advice else "")
+            )
+            if failures is not None:
+                _record_failure(failures, error, wrong_password=True)
+            raise error from exc
+        except AssError as exc:
+            if failures is not None:
+                _record_failure(failures, exc, wrong_password=False)
+            raise
         save(path, keys)
+        if failures is not None:
+            failures.unlink(missing_ok=True)
         return keys, True
 
 
@@ -130,33 +250,43 @@ def role_keys(opts: RunOptions, settings: Settings, ui: Ui) -> Keys:
     if not opts.idp_nickname or not opts.role_arn:
         raise UsageError("--idp-nickname and --role-arn are both needed")
     check_chain_options(opts.chain_role_arn, opts.external_id)
+    for note in settings.make_private():
+        ui.warn(note)
     refresh_opts = replace(opts, use_stored=True, show_browser=False, use_browser=False)
     refresh_opts = upstream.with_stored_proxy(refresh_opts, settings)
+
+    advice = (
+        f"run `awscli_saml_sso --idp-nickname {opts.idp_nickname} --role-arn {opts.role_arn}` "
+        "once in a terminal, then try again"
+    )
 
     def refresh() -> Keys:
         try:
             assertion = fetch_assertion(refresh_opts, settings, ui)
         except NeedsPerson as exc:
             raise SignInError(
-                f"refreshing the credentials needs a person ({exc.message}); run "
-                f"`awscli_saml_sso --idp-nickname {opts.idp_nickname} --role-arn {opts.role_arn}` "
-                "once in a terminal, then try again"
+                f"refreshing the credentials needs a person ({exc.message}); {advice}"
             ) from exc
         targets = pick_targets(refresh_opts, assertion, ui)
         return issue_keys(refresh_opts, assertion, targets, ui)[opts.profile]
 
+    stored = settings.load_idps().get(opts.idp_nickname)
     path = cache_path(
         settings.config_dir / "cache",
         opts.idp_nickname,
         opts.role_arn,
         opts.endpoint_url,
         chain=chain_key(opts),
+        username=(opts.username or (stored.username if stored else None) or "").strip(),
+        idp_url=(opts.idp_url or (stored.url if stored else "")).strip(),
     )
     keys, refreshed = cached_or_refreshed(
         path,
         min_remaining=opts.min_remaining,
         refresh=refresh,
         lock_timeout=(opts.timeout or HEADLESS_TIMEOUT) + 60,
+        failures=settings.refresh_failure_file(opts.idp_nickname),
+        advice=advice,
     )
     log.info("credentials %s", "refreshed" if refreshed else "from cache")
     return keys

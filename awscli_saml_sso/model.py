@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Protocol
+from urllib.parse import urlsplit
 
 from awscli_saml_sso.errors import NeedsPerson
 
@@ -30,12 +31,14 @@ class Ui(Protocol):
 
 
 class Prompter(Protocol):
-    """Where the form-filling loop gets what it types: username, password, one-time codes."""
+    """Where the form-filling loop gets what it types: username, password, one-time codes,
+    and whether it may type them into a page of a given origin."""
 
     def username(self) -> str: ...
     def password(self) -> str: ...
     def mfa_code(self, hint: str) -> str: ...
     def info(self, message: str) -> None: ...
+    def approve_origin(self, origin: str) -> bool: ...
 
 
 def require_interactive(ui: Ui, what: str) -> None:
@@ -90,7 +93,12 @@ class RunOptions:
 
 @dataclass(frozen=True)
 class IdentityProvider:
-    """A stored identity provider; never holds a secret."""
+    """A stored identity provider; never holds a secret.
+
+    `origins`: the origins besides the login URL's where the person allowed the username,
+    password and codes to be typed (a federated IdP, an MFA provider). `issuer`: the
+    assertions' Issuer seen at the first sign-in, so that a change is noticed.
+    """
 
     nickname: str
     url: str
@@ -99,6 +107,13 @@ class IdentityProvider:
     proxy: str | None = None  # upstream proxy URL (never with a password), or "direct"
     proxy_pac: str | None = None
     integrated_auth: str | None = None  # comma-separated hosts for Kerberos (Negotiate)
+    origins: tuple[str, ...] = ()
+    issuer: str | None = None
+
+    @property
+    def approved_origins(self) -> frozenset[str]:
+        """Where autofill may type: the login URL's origin and the origins approved since."""
+        return frozenset({origin_of(self.url), *self.origins})
 
 
 # The one keys type -------------------------------------------------------------------------------
@@ -158,6 +173,47 @@ def local_and_utc(moment: datetime) -> str:
     return f"{local:%Y-%m-%d %H:%M:%S %Z} ({utc})"
 
 
+# Input limits ------------------------------------------------------------------------------------
+#: The largest SAML response accepted, as XML (a response with 1,000 roles is about 250 KB).
+MAX_SAML_XML_BYTES = 2 * 1024 * 1024
+#: The largest SAML response accepted as posted or stored: base64 adds a third and
+#: URL-encoding a little more. Checked before reading more (a file, the capture post).
+MAX_SAML_INPUT_BYTES = 4 * MAX_SAML_XML_BYTES
+
+
+def saml_too_large(size: int | None = None) -> str:
+    """The sentence for a SAML response over the limit (`size` in bytes, when known)."""
+    measured = f"{size / 1048576:.1f} MiB; " if size is not None else ""
+    return (
+        f"The SAML response is too large ({measured}the limit is "
+        f"{MAX_SAML_XML_BYTES // 1048576} MiB and real responses are far smaller), so it is "
+        "refused."
+    )
+
+
+# Origins -----------------------------------------------------------------------------------------
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def origin_of(url: str) -> str:
+    """The web origin of `url` (`https://idp.example.com`, `http://127.0.0.1:8080`): scheme,
+    host and a port other than the scheme's default, lower-cased; "" when it has none (a
+    `data:` or `about:` URL, an opaque origin, where nothing is ever typed).
+    """
+    try:
+        parts = urlsplit(url.strip())
+        port = parts.port
+    except ValueError:
+        return ""
+    scheme = parts.scheme.lower()
+    if scheme not in _DEFAULT_PORTS or not parts.hostname:
+        return ""
+    host = parts.hostname.lower()
+    if ":" in host:
+        host = f"[{host}]"
+    return f"{scheme}://{host}" + ("" if port in (None, _DEFAULT_PORTS[scheme]) else f":{port}")
+
+
 # Loopback ----------------------------------------------------------------------------------------
 LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1", "[::1]"})
 
@@ -183,6 +239,12 @@ CAPTURE_HOSTS: tuple[str, ...] = (
 )
 
 
+def is_capture_host(host: str) -> bool:
+    """Whether `host` is one of AWS's sign-in endpoints (regional ones included)."""
+    host = host.lower().rstrip(".")
+    return any(host == h or host.endswith("." + h) for h in CAPTURE_HOSTS)
+
+
 def is_capture_request(host: str, method: str, path: str) -> bool:
     """Tell whether a request is the assertion post to AWS (the capture proxy answers it
     itself; a session replay stops there and posts nothing).
@@ -191,7 +253,7 @@ def is_capture_request(host: str, method: str, path: str) -> bool:
     (``/saml/acs/...``) are AWS sign-in endpoints too, so they are captured as well.
     """
     host = host.lower().rstrip(".")
-    on_aws = any(host == h or host.endswith("." + h) for h in CAPTURE_HOSTS)
+    on_aws = is_capture_host(host)
     first_segment = path.split("?", 1)[0].lstrip("/").split("/", 1)[0]
     return on_aws and method.upper() == "POST" and first_segment == "saml"
 

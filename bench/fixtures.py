@@ -3,7 +3,7 @@
 Standard library only, so the benchmark driver can build them without loading the tool.
 moto's AssumeRoleWithSAML checks no signature, so the assertion is unsigned; it needs a
 NotOnOrAfter in the future and one ``Attribute`` element per role value (moto answers 500
-to several ``AttributeValue`` elements in one Role attribute, see FIELD-NOTES.md).
+to several ``AttributeValue`` elements in one Role attribute, as measured with moto 5.2.5).
 """
 
 from __future__ import annotations

@@ -250,6 +250,9 @@ class Bench:
             # Never a real keyring: a password the tool wants must come from ASS_PASSWORD.
             PYTHON_KEYRING_BACKEND="keyring.backends.null.Keyring",
         )
+        if hasattr(os, "geteuid") and os.geteuid() == 0:
+            # As root (CI) the browser runs only without its sandbox, on this explicit opt-in.
+            env["ASS_BROWSER_NO_SANDBOX"] = "1"
         env[TOKEN_VARIABLE] = self.token
         if self.pythonpath:
             env["PYTHONPATH"] = self.pythonpath  # a patched copy of the package, for A/B runs

@@ -483,8 +483,13 @@ def _verify(
                 )
 
 
-def write_credentials(path: Path, profiles: Mapping[str, Keys]) -> None:
+def write_credentials(
+    path: Path, profiles: Mapping[str, Keys], *, extra: Mapping[str, str] | None = None
+) -> None:
     """Store each profile's credentials in the AWS credentials file, in one locked write.
+
+    `extra` values (e.g. where the keys came from) are written after the keys in each profile;
+    one that cannot be stored unchanged is left out.
 
     Existing profiles keep their other keys, comments and layout; our keys are replaced in
     place or appended at the end of the section; new profiles are appended at the end of the
@@ -494,6 +499,7 @@ def write_credentials(path: Path, profiles: Mapping[str, Keys]) -> None:
     sections: dict[str, dict[str, str]] = {}
     for name, credentials in profiles.items():
         values = profile_values(credentials)
+        values.update({k: v for k, v in (extra or {}).items() if _writable_value(v)})
         for key, value in values.items():
             if not _writable_value(value):
                 # Never show the value: it may be the secret key or the token.

@@ -21,7 +21,12 @@ from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING
 
 from awscli_saml_sso.errors import SamlError
-from awscli_saml_sso.model import format_timestamp
+from awscli_saml_sso.model import (
+    MAX_SAML_INPUT_BYTES,
+    MAX_SAML_XML_BYTES,
+    format_timestamp,
+    saml_too_large,
+)
 
 if TYPE_CHECKING:
     from xml.etree.ElementTree import Element
@@ -39,9 +44,9 @@ SESSION_DURATION_ATTRIBUTE = "https://aws.amazon.com/SAML/Attributes/SessionDura
 
 # A response with 1,000 roles is about 250 KB; 2 MiB leaves room for any real IdP while
 # keeping a hostile or mistaken input from costing real memory and time.
-MAX_XML_BYTES = 2 * 1024 * 1024
+MAX_XML_BYTES = MAX_SAML_XML_BYTES
 # Base64 adds a third and URL-encoding of '+', '/', '=' a little more; checked before decoding.
-_MAX_INPUT_CHARS = 4 * MAX_XML_BYTES
+_MAX_INPUT_CHARS = MAX_SAML_INPUT_BYTES
 
 _ROLE_ARN = re.compile(
     r"arn:(?P<partition>aws(?:-[a-z]+)*):iam::(?P<account>\d{12}):role/"
@@ -300,10 +305,7 @@ def _checked_size(xml: bytes) -> bytes:
 
 
 def _too_large(size: int) -> SamlError:
-    return SamlError(
-        f"The SAML response is too large ({size / 1048576:.1f} MiB; the limit is "
-        f"{MAX_XML_BYTES // 1048576} MiB and real responses are far smaller), so it is refused."
-    )
+    return SamlError(saml_too_large(size))
 
 
 def _parse_xml(xml: bytes) -> Element:

@@ -8,7 +8,8 @@ person types in a visible browser and we only wait.
 
 Rules kept for the person's account: the password is asked for at most once and submitted
 at most once per run (lockout policies count attempts); the IdP's own error text is shown
-verbatim; an IdP session still alive means no form is touched at all.
+verbatim, less any terminal control sequence (`text.printable`); an IdP session still
+alive means no form is touched at all.
 """
 
 from __future__ import annotations
@@ -21,9 +22,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
-from awscli_saml_sso.errors import AssError, SignInError
+from awscli_saml_sso.errors import AssError, SignInError, WrongPassword
 from awscli_saml_sso.files import ensure_private_dir
-from awscli_saml_sso.model import Prompter, is_loopback
+from awscli_saml_sso.model import Prompter, is_capture_host, is_loopback, origin_of
+from awscli_saml_sso.text import printable
 
 if TYPE_CHECKING:
     from selenium.webdriver.remote.webdriver import WebDriver
@@ -99,7 +101,7 @@ class _Page:
             doc=str(raw.get("doc") or ""),
             ready=str(raw.get("ready") or ""),
             url=str(raw.get("url") or ""),
-            title=str(raw.get("title") or ""),
+            title=printable(str(raw.get("title") or "")),
             user=raw.get("user"),
             user_value=str(raw.get("userValue") or ""),
             prefilled_user=bool(raw.get("prefilledUser")),
@@ -107,28 +109,33 @@ class _Page:
             password_empty=bool(raw.get("passwordEmpty")),
             otp=raw.get("otp"),
             otp_value=str(raw.get("otpValue") or ""),
-            otp_hint=str(raw.get("otpHint") or ""),
+            otp_hint=printable(str(raw.get("otpHint") or "")),
             submit=raw.get("submit"),
-            errors=[str(e) for e in raw.get("errors") or []],
-            text=str(raw.get("text") or ""),
+            errors=[printable(str(e)) for e in raw.get("errors") or []],
+            text=printable(str(raw.get("text") or "")),
         )
 
 
 @dataclass
 class _Run:
-    """What this sign-in has done so far: asked, filled and submitted."""
+    """What this sign-in has done so far: asked, filled and submitted.
 
-    prompter: Prompter
+    The password and a pending one-time code never show in `repr` (nor does the prompter).
+    """
+
+    prompter: Prompter = field(repr=False)
     username: str | None = None
-    password: str | None = None
+    password: str | None = field(default=None, repr=False)
     submitted: bool = False
     password_doc: str | None = None
     otp_submits: int = 0
-    pending_code: str | None = None  # asked for but not yet submitted
+    pending_code: str | None = field(default=None, repr=False)  # asked, not yet submitted
     otp_doc: str | None = None
     step_counts: dict[str, int] = field(default_factory=dict)
     last_submit: tuple[str, float] = ("", 0.0)  # document and time of our last submit
     announced: set[str] = field(default_factory=set)
+    approved: set[str] = field(default_factory=set)  # origins the prompter approved
+    last_origin: str = ""  # of the last page shown before AWS's sign-in page ("": none)
     quiet_since: tuple[str, str, float] | None = None
     last_page: _Page | None = None
 
@@ -161,10 +168,15 @@ def fill_forms(
     """
     deadline = time.monotonic() + timeout
     run = _Run(prompter)
+    home = origin_of(start_url)
+    if home:  # the login URL's own origin is the IdP's
+        run.approved.add(home)
+        proxy.allow_origin(home)
     try:
         driver.set_script_timeout(10)
         driver.get(start_url)
         while True:
+            _check_posts(proxy, run)
             if proxy.captured.is_set():
                 return _result(proxy)
             if proxy.fatal_error:  # the upstream proxy's 407, an untrusted certificate
@@ -175,6 +187,7 @@ def fill_forms(
                 _autofill_step(driver, proxy, run, deadline)
             else:
                 _check_open(driver)
+                _note_origin(run, driver.current_url)
             proxy.captured.wait(_POLL)
     except SignInError:
         if proxy.captured.is_set():  # the capture won the race against a closing page
@@ -190,6 +203,39 @@ def fill_forms(
         raise SignInError(f"The browser failed during sign-in: {_first_line(exc)}") from exc
 
 
+def _check_posts(proxy: CaptureProxy, run: _Run) -> None:
+    """Decide about an assertion posted from an origin not yet of this sign-in (approved
+    for this IdP: taken; else refused), and fail on a post the proxy refused outright."""
+    if proxy.refusals:
+        raise SignInError(proxy.refusals[0])
+    held = proxy.held
+    if held is None or proxy.captured.is_set():
+        return
+    # Many IdPs send no origin with the post (`Referrer-Policy: no-referrer` makes the
+    # browser say `null`): the post then counts as coming from the page the browser showed
+    # last, as the browser itself reported it (a data: page has no origin).
+    origin = held[0] or run.last_origin
+    if origin and (origin in run.approved or run.prompter.approve_origin(origin)):
+        run.approved.add(origin)
+        proxy.accept_held()
+        return
+    where = origin or "a page without a web origin (a data: or local page)"
+    raise SignInError(
+        f"A page of {where} posted a SAML assertion to AWS, but that origin is not part of "
+        "this sign-in at the identity provider; the assertion was refused."
+    )
+
+
+def _note_origin(run: _Run, url: str) -> None:
+    """Remember the origin of the page the browser shows, unless it is AWS's own page."""
+    try:
+        host = urlsplit(url).hostname or ""
+    except ValueError:
+        host = ""
+    if not is_capture_host(host):
+        run.last_origin = origin_of(url)
+
+
 def _result(proxy: CaptureProxy) -> str:
     value = proxy.wait_for_saml_response(0)
     if not value:  # pragma: no cover - captured is set only with a value
@@ -203,11 +249,14 @@ def _autofill_step(driver: WebDriver, proxy: CaptureProxy, run: _Run, deadline: 
     if page is None:
         return
     run.last_page = page
+    _note_origin(run, page.url)
     unreachable = _unreachable(proxy, page.url)
     if unreachable and page.title.startswith("502"):
         raise SignInError(unreachable)
     if page.errors and run.submitted:
-        raise SignInError(" ".join(page.errors))
+        # An error beside a password field after our password submit: the IdP refused it.
+        refused = run.password_doc is not None and bool(page.passwords)
+        raise (WrongPassword if refused else SignInError)(" ".join(page.errors))
     if page.ready == "loading":
         return
     if len(page.passwords) > 1:
@@ -217,7 +266,8 @@ def _autofill_step(driver: WebDriver, proxy: CaptureProxy, run: _Run, deadline: 
         )
     if page.passwords and run.password_doc is not None:
         if page.doc != run.password_doc or page.password_empty:
-            raise SignInError(_error_after_password(driver, page, deadline))
+            # The password field is back after our password submit: the IdP refused it.
+            raise WrongPassword(_error_after_password(driver, page, deadline))
         return  # our submit is still in flight
     if page.otp is not None and page.otp_value and page.doc == run.otp_doc:
         return  # our code is still in flight
@@ -226,6 +276,10 @@ def _autofill_step(driver: WebDriver, proxy: CaptureProxy, run: _Run, deadline: 
         StaleElementReferenceException,
     )
 
+    if (page.user is not None or page.passwords or page.otp is not None) and not _may_type_here(
+        driver, proxy, run, page
+    ):
+        return  # the page moved on between the scan and now: scan again
     try:
         filled = _fill(run, page)
         if filled:
@@ -240,6 +294,29 @@ def _autofill_step(driver: WebDriver, proxy: CaptureProxy, run: _Run, deadline: 
             # An error page with nothing to fill (e.g. a misconfigured IdP link): say so now.
             raise SignInError(_error_page(page))
         _announce_when_settled(run, page)
+
+
+def _may_type_here(driver: WebDriver, proxy: CaptureProxy, run: _Run, page: _Page) -> bool:
+    """Check the page's real origin (the browser's, not the page script's) right before
+    anything is typed: an origin the person did not approve for this IdP stops the sign-in.
+
+    False when the browser is no longer on the scanned page. Raises SignInError naming the
+    origin when the prompter refuses it (--no-prompt, or the person said no).
+    """
+    current = origin_of(driver.current_url)
+    if current != origin_of(page.url):
+        return False
+    if not current or current not in run.approved:
+        if not current or not run.prompter.approve_origin(current):
+            where = current or f"a page without a web origin ({_display_url(page.url)[:40]})"
+            raise SignInError(
+                f"The sign-in went on to {where}, which is not approved for this identity "
+                "provider; nothing was typed there. If that is where you sign in, run the tool "
+                "once in a terminal to approve it; otherwise check the login URL."
+            )
+        run.approved.add(current)
+    proxy.allow_origin(current)  # its post of the assertion is this sign-in's
+    return True
 
 
 def _refuse_unencrypted(url: str) -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -80,6 +81,9 @@ def start_proxy(
     """
     pin = ensure_ca(ca_dir)
     proxy = CaptureProxy(ca_dir, port=free_loopback_port(), router=router, upstream_ca=upstream_ca)
+    # Only our own process tree (the driver, the browser) may use the proxy: no other local
+    # process can post an assertion through it (checked per connection with psutil).
+    proxy.browser_pid = os.getpid()
     lifetimes.callback(proxy.stop)
     proxy.begin()
     proxy.ca_spki_sha256 = pin

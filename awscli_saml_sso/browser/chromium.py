@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -40,6 +41,26 @@ logger = logging.getLogger(__name__)
 
 _WINDOW_SIZE = "1280,900"
 _QUIT_TIMEOUT = 5.0
+#: Set to 1 to let Chromium run without its sandbox, which it needs when run as root.
+NO_SANDBOX_VARIABLE = "ASS_BROWSER_NO_SANDBOX"
+
+
+def sandbox_arguments() -> list[str]:
+    """`--no-sandbox` when running as root with the explicit opt-in; nothing otherwise.
+
+    Chromium will not start its sandbox as root. Without the sandbox, a page that exploits a
+    bug in the browser runs with the user's rights, root's here, so it is never switched
+    off silently. Raises UsageError as root without the opt-in.
+    """
+    if not (hasattr(os, "geteuid") and os.geteuid() == 0):
+        return []
+    if os.environ.get(NO_SANDBOX_VARIABLE, "").strip() == "1":
+        return ["--no-sandbox"]
+    raise UsageError(
+        "the browser cannot use its sandbox when this tool runs as root, and without it a "
+        "hostile page could take over the root account; run as an ordinary user, or set "
+        f"{NO_SANDBOX_VARIABLE}=1 to accept that risk (containers, CI)"
+    )
 
 
 def _chromium_options(
@@ -80,8 +101,7 @@ def _chromium_options(
         arguments.append("--password-store=basic")
     elif sys.platform == "darwin":
         arguments.append("--use-mock-keychain")
-    if hasattr(os, "geteuid") and os.geteuid() == 0:
-        arguments.append("--no-sandbox")  # Chromium refuses to start as root with its sandbox
+    arguments.extend(sandbox_arguments())
     if headless:
         arguments.append("--headless=new")
     if integrated_auth:
@@ -154,6 +174,7 @@ def open_browser(
     """
     if spec.name in UNSUPPORTED:
         raise BrowserNotFound(UNSUPPORTED[spec.name])
+    sandbox_arguments()  # as root without the opt-in: refuse before anything starts
     if not headless and sys.platform.startswith("linux"):
         if not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
             raise UsageError(
@@ -240,6 +261,38 @@ def _end_driver(service: Any) -> None:
         process.wait(2.0)
 
 
+def _driver_reachable(port: int, base: str) -> bool:
+    """Whether the driver answers `GET <base>/status` on localhost (never through a proxy)."""
+    import urllib.error
+    import urllib.request
+
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    try:
+        with opener.open(f"http://localhost:{port}{base}/status", timeout=2) as reply:
+            return int(reply.status) == 200
+    except (urllib.error.URLError, OSError, ValueError):
+        return False
+
+
+def _behind_url_base(service_class: Any, base: str) -> Any:
+    """`service_class` with every command under the secret path `base` (`--url-base`).
+
+    The driver's port accepts any local process; without the base path the commands are
+    unknown to it. The path is a per-run random secret, but it is in the driver's command line
+    (README, "What is not defended").
+    """
+
+    class Hidden(service_class):  # type: ignore[misc]
+        @property
+        def service_url(self) -> str:
+            return f"{super().service_url}{base}"
+
+        def is_connectable(self) -> bool:
+            return _driver_reachable(self.port, base)
+
+    return Hidden
+
+
 def _make_service(spec: BrowserSpec, driver_path: Path, profile_dir: Path) -> Any:
     popen_kw: dict[str, Any] = {}
     # Chromium puts its crash database under $XDG_CONFIG_HOME, not under --user-data-dir;
@@ -252,19 +305,20 @@ def _make_service(spec: BrowserSpec, driver_path: Path, profile_dir: Path) -> An
         preexec = _die_with_parent()
         if preexec is not None:
             popen_kw["preexec_fn"] = preexec
+    # The driver's commands live under a random path only this process knows (and whoever
+    # can read the driver's command line): a local port scan finds nothing to drive.
+    base = f"/{secrets.token_urlsafe(18)}"
     if spec.name == "edge":
         from selenium.webdriver.edge.service import Service as EdgeService
 
-        return EdgeService(
-            executable_path=str(driver_path),
-            log_output=subprocess.DEVNULL,
-            env=env,
-            popen_kw=popen_kw,
-        )
-    from selenium.webdriver.chrome.service import Service as ChromeService
+        service_class: Any = EdgeService
+    else:
+        from selenium.webdriver.chrome.service import Service as ChromeService
 
-    return ChromeService(
+        service_class = ChromeService
+    return _behind_url_base(service_class, base)(
         executable_path=str(driver_path),
+        service_args=[f"--url-base={base}"],
         log_output=subprocess.DEVNULL,
         env=env,
         popen_kw=popen_kw,

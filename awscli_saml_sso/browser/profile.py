@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -73,3 +74,26 @@ def allow_negotiate(profile_dir: Path) -> None:
         return
     net["received_http_auth_negotiate_headers"] = True
     atomic_write(path, json.dumps(state).encode("utf-8"))
+
+
+def clear_profile(profile_dir: Path, wait: float, *, remove: bool = False) -> None:
+    """Empty the profile (cookies, sessions, cache) while holding its lock, so a browser of
+    another run on it is never pulled from under its feet; with `remove`, the emptied
+    directory goes too. Raises SignInError when another run keeps it for `wait` seconds.
+    """
+    if not profile_dir.is_dir():
+        return
+    lock_name = f"{_PROFILE_LOCK_NAME}.lock"
+    with locked_profile(profile_dir, wait):
+        for entry in profile_dir.iterdir():
+            if entry.name == lock_name:
+                continue
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry, ignore_errors=True)
+            else:
+                entry.unlink(missing_ok=True)
+    if remove:
+        # The lock is released: a run that starts now recreates the profile from nothing.
+        (profile_dir / lock_name).unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            profile_dir.rmdir()

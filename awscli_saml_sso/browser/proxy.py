@@ -24,7 +24,11 @@ from typing import TYPE_CHECKING, Any
 
 from awscli_saml_sso.browser.ca import CA_BASENAME, prepare_confdir, spki_sha256, tighten_files
 from awscli_saml_sso.errors import SignInError
-from awscli_saml_sso.model import is_capture_request
+from awscli_saml_sso.model import (
+    MAX_SAML_INPUT_BYTES,
+    is_capture_request,
+    origin_of,
+)
 from awscli_saml_sso.network import Proxy, Router, certificate_advice
 
 if TYPE_CHECKING:
@@ -51,6 +55,26 @@ _NO_ASSERTION_PAGE = (
     b"<!doctype html><html><head><meta charset='utf-8'><title>No SAMLResponse</title></head>"
     b"<body><p>The identity provider posted to AWS without a SAMLResponse.</p></body></html>"
 )
+
+
+#: The largest capture post read: a SAMLResponse at its limit, URL-encoded, and a RelayState.
+#: A larger one is refused from its headers, before its body is read.
+MAX_CAPTURE_BODY = MAX_SAML_INPUT_BYTES + 64 * 1024
+
+_HELD_PAGE = (
+    b"<!doctype html><html><head><meta charset='utf-8'><title>Checking the sign-in</title>"
+    b"</head><body><p>awscli_saml_sso is checking where this sign-in came from.</p>"
+    b"</body></html>"
+)
+
+
+def post_origin(headers: Any) -> str:
+    """The origin a browser's POST came from: its Origin header, else its Referer's; "" for
+    none, and for the opaque origin `null` (a data: URL, a sandboxed frame)."""
+    origin = str(headers.get("origin") or "").strip()
+    if origin and origin != "null":
+        return origin_of(origin)
+    return origin_of(str(headers.get("referer") or "")) if not origin else ""
 
 
 class _MitmLogBridge(logging.Handler):
@@ -92,6 +116,24 @@ class _CaptureAddon:
     def server_connect_error(self, data: Any) -> None:
         self._owner._on_upstream_error(data.server.address, data.server.error or "connect failed")
 
+    def client_connected(self, client: Any) -> None:
+        if not self._owner._client_is_ours(client.peername):
+            logger.debug("refused a proxy client that is not this sign-in's browser")
+            client.error = "not this sign-in's browser"
+
+    def requestheaders(self, flow: Any) -> None:
+        req = flow.request
+        if not is_capture_request(req.pretty_host, req.method, req.path):
+            return
+        size = str(req.headers.get("content-length") or "").strip()
+        if not size.isdigit() or int(size) > MAX_CAPTURE_BODY:
+            # Refused before the body is read: an endless or huge post costs nothing.
+            self._owner._on_refusal(
+                f"The post of the assertion to {req.pretty_host} was larger than "
+                f"{MAX_CAPTURE_BODY // 1048576} MiB (or of unknown size); it was refused."
+            )
+            flow.kill()
+
     def request(self, flow: Any) -> None:
         from mitmproxy import http
 
@@ -108,6 +150,15 @@ class _CaptureAddon:
             flow.response = http.Response.make(
                 400, _NO_ASSERTION_PAGE, {"Content-Type": "text/html; charset=utf-8"}
             )
+            return
+        origin = post_origin(req.headers)
+        if origin not in self._owner.allowed_origins:
+            # Not (yet) an origin of this sign-in: held until the sign-in decides.
+            logger.debug("held a SAMLResponse posted from %r", origin)
+            flow.response = http.Response.make(
+                403, _HELD_PAGE, {"Content-Type": "text/html; charset=utf-8"}
+            )
+            self._owner._on_held(origin, value)
             return
         logger.debug(
             "captured the SAMLResponse posted to %s (%d chars)", req.pretty_host, len(value)
@@ -228,6 +279,26 @@ async def _cancel_other_tasks() -> None:
         await asyncio.wait(tasks, timeout=2.0)
 
 
+def _socket_owned_by_tree(root_pid: int, local: tuple[str, int]) -> bool:
+    """Whether a process in the tree of `root_pid` has a TCP socket bound to `local`."""
+    import psutil
+
+    try:
+        root = psutil.Process(root_pid)
+        tree = [root, *root.children(recursive=True)]
+    except psutil.Error:
+        return False
+    for process in reversed(tree):  # the browser's network service is a late child
+        try:
+            connections = process.net_connections(kind="tcp")
+        except psutil.Error:
+            continue
+        for connection in connections:
+            if connection.laddr and (connection.laddr.ip, connection.laddr.port) == local:
+                return True
+    return False
+
+
 def free_loopback_port() -> int:
     """A port free on 127.0.0.1 right now, so the browser can be told it before we listen."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
@@ -267,6 +338,13 @@ class CaptureProxy:
         #: A failure no waiting can mend (the proxy's 407, an untrusted certificate).
         self.fatal_error: str | None = None
         self._saml_response: str | None = None
+        # Which posts of an assertion count: those from these origins (the sign-in's), made
+        # by clients in the process tree of `browser_pid` once that is set.
+        self.allowed_origins: set[str] = set()
+        self.browser_pid: int | None = None
+        self.held: tuple[str, str] | None = None  # (origin, SAMLResponse) from elsewhere
+        self.refusals: list[str] = []  # sentences: posts refused outright
+        self._clients: dict[tuple[str, int], bool] = {}
         self._ready = threading.Event()
         self._start_error: BaseException | None = None
         self._listen_addrs: list[Any] = []
@@ -375,10 +453,27 @@ class CaptureProxy:
         """Forget the last capture and the upstream diagnostics, for another sign-in."""
         self.captured.clear()
         self._saml_response = None
+        self.allowed_origins.clear()
+        self.browser_pid = None
+        self.held = None
+        self.refusals.clear()
+        self._clients.clear()
         self.upstream_connections.clear()
         self.upstream_errors.clear()
         self.upstream_failures.clear()
         self.fatal_error = None
+
+    def allow_origin(self, origin: str) -> None:
+        """Take posts of the assertion from `origin` (a web origin of this sign-in)."""
+        if origin:
+            self.allowed_origins.add(origin)
+
+    def accept_held(self) -> None:
+        """Take the held post after all: the sign-in approved its origin."""
+        held, self.held = self.held, None
+        if held is not None:
+            self.allow_origin(held[0])
+            self._on_capture(held[1])
 
     @property
     def saml_response(self) -> str | None:
@@ -402,6 +497,26 @@ class CaptureProxy:
     def _on_fatal(self, message: str) -> None:
         if self.fatal_error is None:
             self.fatal_error = message
+
+    def _on_held(self, origin: str, value: str) -> None:
+        if self.held is None and not self.captured.is_set():
+            self.held = (origin, value)
+
+    def _on_refusal(self, sentence: str) -> None:
+        self.refusals.append(sentence)
+
+    def _client_is_ours(self, peer: Any) -> bool:
+        """Whether the connection from `peer` comes from this sign-in's browser: a process
+        in the tree of `browser_pid` owns its socket. Any client before that pid is set."""
+        if self.browser_pid is None:
+            return True
+        try:
+            key = (str(peer[0]), int(peer[1]))
+        except (TypeError, ValueError, IndexError):
+            return False
+        if key not in self._clients:
+            self._clients[key] = _socket_owned_by_tree(self.browser_pid, key)
+        return self._clients[key]
 
     def _on_capture(self, value: str) -> None:
         if not self.captured.is_set():

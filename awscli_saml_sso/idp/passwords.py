@@ -1,7 +1,10 @@
 """Passwords in the OS keyring: opened lazily and with a time limit.
 
 Some keyring back ends stall for minutes when no desktop session is around, so every call
-runs under a time limit and a stall reads as "no keyring". Per system:
+runs under a time limit and a stall reads as "no keyring". Only the operating systems' own
+stores count as a keyring (macOS Keychain, Windows Credential Locker, Secret Service,
+KWallet): `keyrings.alt`'s file back ends keep the password in a file (plain, base64 or
+with a key beside it), which is what this tool promises never to do. Per system:
 
 - Linux: a Secret Service (gnome-keyring, KeePassXC); 10 s is plenty.
 - macOS: the Keychain may show a dialog asking the person to allow access (the first time
@@ -15,7 +18,7 @@ from __future__ import annotations
 import logging
 import sys
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from awscli_saml_sso.limits import TimeLimitExceeded, call_with_time_limit
 
@@ -68,26 +71,63 @@ def _with_timeout(action: Callable[[], T]) -> T:
         raise KeyringUnavailable(f"the OS keyring is not usable here ({exc})") from exc
 
 
-def _keyring_backend_check() -> None:
-    import keyring
-    from keyring.backends import fail
+#: The modules of keyring's back ends that store in the operating system's own keyring.
+OS_BACKENDS = frozenset(
+    {
+        "keyring.backends.macOS",
+        "keyring.backends.Windows",
+        "keyring.backends.SecretService",
+        "keyring.backends.libsecret",
+        "keyring.backends.kwallet",
+    }
+)
 
-    backend = keyring.get_keyring()
-    if isinstance(backend, fail.Keyring) or getattr(backend, "priority", 1) <= 0:
+
+def os_keyring(backend: Any) -> Any | None:
+    """The OS keyring to use for keyring's chosen `backend`: the back end itself when it is
+    one, the first (highest-priority) OS keyring among a chainer's back ends, else None.
+
+    A chainer reads from every back end it chains, a plaintext file among them included, so
+    its OS member is used directly.
+    """
+    module = type(backend).__module__
+    if module == "keyring.backends.chainer":
+        for member in getattr(backend, "backends", []):
+            chosen = os_keyring(member)
+            if chosen is not None:
+                return chosen
+        return None
+    if module not in OS_BACKENDS and not module.startswith(tuple(f"{m}." for m in OS_BACKENDS)):
+        return None
+    try:
+        usable = getattr(backend, "priority", 1) > 0
+    except Exception:  # a back end says "not here" by raising from priority (no D-Bus...)
+        return None
+    return backend if usable else None
+
+
+def _backend() -> Any:
+    """The OS keyring back end to use; raises KeyringUnavailable when there is none."""
+    import keyring
+
+    chosen = keyring.get_keyring()
+    backend = os_keyring(chosen)
+    if backend is None:
+        name = f"{type(chosen).__module__}.{type(chosen).__name__}"
         raise KeyringUnavailable(
-            "no OS keyring back end is available (on Linux, install and unlock a Secret "
-            "Service such as gnome-keyring or KeePassXC)"
+            f"no OS keyring is available ({name} is not one: it would keep the password in a "
+            "file or not at all; on Linux, install and unlock a Secret Service such as "
+            "gnome-keyring or KeePassXC)"
         )
+    return backend
 
 
 def get_password(nickname: str, username: str, *, service: str = KEYRING_SERVICE) -> str | None:
     """The stored password, or None if there is none. Raises KeyringUnavailable."""
 
     def action() -> str | None:
-        import keyring
-
-        _keyring_backend_check()
-        return keyring.get_password(f"{service}:{nickname}", username)
+        found = _backend().get_password(f"{service}:{nickname}", username)
+        return None if found is None else str(found)
 
     return _with_timeout(action)
 
@@ -101,10 +141,7 @@ def set_password(
         raise KeyringUnavailable(refused)
 
     def action() -> None:
-        import keyring
-
-        _keyring_backend_check()
-        keyring.set_password(f"{service}:{nickname}", username, password)
+        _backend().set_password(f"{service}:{nickname}", username, password)
 
     _with_timeout(action)
 
@@ -113,12 +150,11 @@ def delete_password(nickname: str, username: str, *, service: str = KEYRING_SERV
     """Remove the stored password; False when there was none or no keyring works."""
 
     def action() -> bool:
-        import keyring
         from keyring.errors import PasswordDeleteError
 
-        _keyring_backend_check()
+        backend = _backend()
         try:
-            keyring.delete_password(f"{service}:{nickname}", username)
+            backend.delete_password(f"{service}:{nickname}", username)
         except PasswordDeleteError:
             return False
         return True

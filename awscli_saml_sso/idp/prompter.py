@@ -8,7 +8,13 @@ from dataclasses import dataclass, field, replace
 
 from awscli_saml_sso.idp import passwords
 from awscli_saml_sso.idp.store import Settings
-from awscli_saml_sso.model import IdentityProvider, RunOptions, Ui, require_interactive
+from awscli_saml_sso.model import (
+    IdentityProvider,
+    RunOptions,
+    Ui,
+    origin_of,
+    require_interactive,
+)
 
 
 @dataclass
@@ -24,6 +30,7 @@ class TerminalPrompter:
     typed_password: str | None = field(default=None, repr=False)
     chosen_username: str | None = None
     _mfa_used: bool = False
+    new_origins: list[str] = field(default_factory=list)  # approved in this run
 
     def username(self) -> str:
         if self.chosen_username is None and self.opts.username:
@@ -67,10 +74,38 @@ class TerminalPrompter:
     def info(self, message: str) -> None:
         self.ui.info(message)
 
+    def approve_origin(self, origin: str) -> bool:
+        """Whether the username, password and codes may be typed into a page of `origin`.
+
+        The login URL's origin and the origins approved before are; another one is asked
+        about once, naming it, and kept for this IdP after a successful sign-in. Nobody to
+        ask (--no-prompt): no.
+        """
+        if origin in self.idp.approved_origins or origin in self.new_origins:
+            return True
+        if not origin or not self.ui.interactive:
+            return False
+        home = origin_of(self.idp.url)
+        if not self.ui.confirm(
+            f"The sign-in at {self.idp.nickname} went on from {home} to {origin}. "
+            f"Type your username, password and codes for {self.idp.nickname} there?"
+        ):
+            return False
+        self.new_origins.append(origin)
+        return True
+
 
 def remember(settings: Settings, idp: IdentityProvider, prompter: TerminalPrompter, ui: Ui) -> None:
-    """After a successful capture, keep the username, browser and a typed password."""
-    settings.save_idp(replace(idp, username=prompter.chosen_username or idp.username))
+    """After a successful capture, keep the username, browser and a typed password, and
+    forget an earlier failed refresh (automatic refreshes may go on)."""
+    settings.save_idp(
+        replace(
+            idp,
+            username=prompter.chosen_username or idp.username,
+            origins=(*idp.origins, *prompter.new_origins),
+        )
+    )
+    settings.clear_refresh_failure(idp.nickname)
     if prompter.typed_password and prompter.chosen_username:
         try:
             passwords.set_password(idp.nickname, prompter.chosen_username, prompter.typed_password)

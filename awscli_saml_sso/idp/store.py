@@ -2,11 +2,12 @@
 
 Layout of the config directory (`ASS_CONFIG_DIR`, default `~/.awscli_saml_sso`, mode 0700)::
 
-    idps.json          nickname -> login URL, username, browser, proxy, Kerberos hosts
-                       (no secrets; 0600)
+    idps.json          nickname -> login URL, username, browser, proxy, Kerberos hosts,
+                       approved origins, assertion Issuer (no secrets; 0600)
     proxy/             the capture proxy's CA (0600 files)
     browser/<nick>/    one persistent browser profile per IdP (IdP cookies survive runs)
-    cache/             credential_process cache (0600 files)
+    cache/             credential_process cache, and the record of a failed refresh per
+                       IdP (`<nick>.refresh-failed.json`) (0600 files)
     accounts.json      account id -> name, set or discovered (0600)
     console/<profile>/ one browser profile per AWS profile for `console`
     debug/             pages saved on a sign-in timeout with --log-level DEBUG
@@ -27,9 +28,17 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from awscli_saml_sso.errors import LocalFileError, UsageError
-from awscli_saml_sso.files import atomic_write, ensure_private_dir, locked, remove_tree
+from awscli_saml_sso.files import (
+    PRIVATE_DIR_MODE,
+    PRIVATE_FILE_MODE,
+    atomic_write,
+    ensure_private_dir,
+    locked,
+    make_private,
+    remove_tree,
+)
 from awscli_saml_sso.idp.passwords import SESSION_SERVICE, delete_password
-from awscli_saml_sso.model import IdentityProvider, is_loopback
+from awscli_saml_sso.model import IdentityProvider, is_loopback, origin_of
 from awscli_saml_sso.network import DIRECT, Proxy, integrated_auth_hosts, parse_proxy
 
 log = logging.getLogger(__name__)
@@ -75,8 +84,8 @@ def check_url(url: str) -> str:
 _OPTIONAL_FIELDS = ("proxy", "proxy_pac", "integrated_auth")
 
 
-def _entry(idp: IdentityProvider) -> dict[str, object]:
-    entry = asdict(idp)
+def _serialized(idp: IdentityProvider) -> dict[str, object]:
+    entry: dict[str, object] = {**asdict(idp), "origins": list(idp.origins)}
     for name in _OPTIONAL_FIELDS:
         if entry.get(name) is None:
             entry.pop(name, None)
@@ -90,6 +99,42 @@ def _stored_proxy(idp: IdentityProvider) -> Proxy | None:
         return parse_proxy(idp.proxy)
     except UsageError:
         return None
+
+
+def check_origin(origin: str) -> str:
+    """Return `origin` if it is a plain web origin where a password may go, else raise
+    UsageError (https, or http on this machine only)."""
+    if not isinstance(origin, str) or origin_of(origin) != origin:
+        raise UsageError(f"{origin!r} is not a web origin (scheme://host[:port])")
+    check_url(origin)
+    return origin
+
+
+def _entry(raw: object) -> IdentityProvider:
+    """One idps.json entry, every field checked (the file may have been edited by hand)."""
+    if not isinstance(raw, dict):
+        raise ValueError("an entry is not an object")
+    fields = dict(raw)
+    known = {"nickname", "url", "username", "browser", "origins", "issuer", *_OPTIONAL_FIELDS}
+    unknown = set(fields) - known
+    if unknown:
+        raise ValueError(f"unknown field(s) {', '.join(sorted(unknown))}")
+    for name in ("nickname", "url"):
+        if not isinstance(fields.get(name), str):
+            raise ValueError(f"{name} must be a string")
+    for name in ("username", "browser", "issuer", *_OPTIONAL_FIELDS):
+        if fields.get(name) is not None and not isinstance(fields[name], str):
+            raise ValueError(f"{name} must be a string or null")
+    origins = fields.get("origins") or []
+    if not isinstance(origins, list):
+        raise ValueError("origins must be a list")
+    try:
+        check_nickname(fields["nickname"])
+        check_url(fields["url"])
+        fields["origins"] = tuple(check_origin(origin) for origin in origins)
+    except UsageError as exc:
+        raise ValueError(exc.message) from None
+    return IdentityProvider(**fields)
 
 
 class Settings:
@@ -119,6 +164,31 @@ class Settings:
     def browser_profile(self, nickname: str) -> Path:
         return self.private_dir("browser", check_nickname(nickname))
 
+    def refresh_failure_file(self, nickname: str) -> Path:
+        """Where a failed automatic refresh at this IdP is recorded (see `keys`)."""
+        return self.config_dir / "cache" / f"{check_nickname(nickname)}.refresh-failed.json"
+
+    def clear_refresh_failure(self, nickname: str) -> None:
+        """Forget a recorded refresh failure: a sign-in at this IdP has just succeeded."""
+        with contextlib.suppress(FileNotFoundError):
+            self.refresh_failure_file(nickname).unlink()
+
+    def make_private(self) -> list[str]:
+        """Tighten the modes of the tool's directory and what it keeps there (0700 / 0600);
+        the sentences to show for what was open. Raises LocalFileError when the directory or
+        one of its entries belongs to another user.
+        """
+        notes = [make_private(self.config_dir, PRIVATE_DIR_MODE, what="the tool's directory")]
+        if not self.config_dir.is_dir():
+            return []
+        for name in OWN_ENTRIES:
+            path = self.config_dir / name
+            if path.is_symlink():
+                continue  # the link's target is the owner's business; it is never followed here
+            mode = PRIVATE_DIR_MODE if path.is_dir() else PRIVATE_FILE_MODE
+            notes.append(make_private(path, mode, what=f"the tool's {name}"))
+        return [note for note in notes if note]
+
     # Stored identity providers ------------------------------------------------------------
     def load_idps(self) -> dict[str, IdentityProvider]:
         """All stored IdPs by nickname, in the order they were added. Raises LocalFileError."""
@@ -130,7 +200,9 @@ class Settings:
             raise LocalFileError(f"cannot read {self.idps_file}: {exc.strerror}") from exc
         try:
             entries = json.loads(raw)
-            idps = [IdentityProvider(**entry) for entry in entries]
+            if not isinstance(entries, list):
+                raise ValueError("it is not a list of identity providers")
+            idps = [_entry(entry) for entry in entries]
         except (ValueError, TypeError) as exc:
             raise LocalFileError(
                 f"{self.idps_file} is corrupt ({exc}); fix it or remove it with "
@@ -140,23 +212,30 @@ class Settings:
 
     def _store_idps(self, idps: Mapping[str, IdentityProvider]) -> None:
         ensure_private_dir(self.config_dir)
-        data = json.dumps([_entry(idp) for idp in idps.values()], indent=2) + "\n"
+        data = json.dumps([_serialized(idp) for idp in idps.values()], indent=2) + "\n"
         atomic_write(self.idps_file, data.encode("utf-8"))
 
     def save_idp(self, idp: IdentityProvider) -> IdentityProvider:
         """Add or update one IdP (keeps fields the new value leaves empty)."""
         check_nickname(idp.nickname)
         check_url(idp.url)
+        for origin in idp.origins:
+            check_origin(origin)
         ensure_private_dir(self.config_dir)
         with locked(self.idps_file):
             idps = self.load_idps()
             old = idps.get(idp.nickname)
             if old is not None:
+                same_idp = old.url == idp.url  # a new URL starts trust from nothing
                 idp = replace(
                     idp,
                     username=idp.username or old.username,
                     browser=idp.browser or old.browser,
                     integrated_auth=idp.integrated_auth or old.integrated_auth,
+                    origins=tuple(dict.fromkeys((*old.origins, *idp.origins)))
+                    if same_idp
+                    else idp.origins,
+                    issuer=idp.issuer or (old.issuer if same_idp else None),
                 )
                 if not (idp.proxy or idp.proxy_pac):  # a new proxy setting replaces both
                     idp = replace(idp, proxy=old.proxy, proxy_pac=old.proxy_pac)
@@ -173,12 +252,8 @@ class Settings:
         return idp
 
     def remove_idp(self, nickname: str) -> IdentityProvider:
-        """Forget one IdP: its entry, its keyring password, its kept session and its browser
-        profile.
-
-        Raises LocalFileError naming what is left if the profile cannot be removed (Windows:
-        a browser still holds its files).
-        """
+        """Forget one IdP: its entry, its keyring password and its kept session (the browser
+        profile is the browser's to remove, under its lock: `flow.forget_idp`)."""
         ensure_private_dir(self.config_dir)
         with locked(self.idps_file):
             idps = self.load_idps()
@@ -189,7 +264,6 @@ class Settings:
         if idp.username:
             delete_password(idp.nickname, idp.username)
         self.forget_session(nickname)
-        remove_tree(self.config_dir / "browser" / nickname)
         return idp
 
     def session_file(self, nickname: str) -> Path:

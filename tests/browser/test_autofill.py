@@ -50,6 +50,9 @@ class Recorder:
     def info(self, message: str) -> None:
         self.calls.append(("info", message))
 
+    def approve_origin(self, origin: str) -> bool:
+        return False  # these IdPs never leave their login URL's origin
+
 
 @pytest.fixture(scope="module")
 def idp() -> Iterator[FakeIdP]:
@@ -533,6 +536,7 @@ def test_a_whole_sign_in_prints_nothing(idp: FakeIdP, tmp_path: Path) -> None:
             def password(self): return PASSWORD
             def mfa_code(self, hint): return ""
             def info(self, message): pass
+            def approve_origin(self, origin): return False
 
         with CaptureProxy(Path({str(tmp_path / "ca")!r})) as proxy, open_browser(
             resolve_browser(None, None), headless=True, profile_dir=Path({str(tmp_path / "p")!r}),

@@ -40,6 +40,9 @@ class Answers:
     def info(self, message: str) -> None:
         self.said.append(message)
 
+    def approve_origin(self, origin: str) -> bool:
+        raise AssertionError(f"the fake IdP stays on its own origin, not {origin}")
+
 
 @pytest.fixture
 def idp() -> Iterator[FakeIdP]:

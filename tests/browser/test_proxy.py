@@ -1,7 +1,7 @@
 """The capture proxy: a real in-process mitmproxy, driven by a real HTTP client (no browser).
 
-Browser-level checks of the proxy (capture in Chromium, certificate trust) are in
-test_browser.py and test_autofill.py.
+Browser-level checks of the proxy (capture in Chromium, certificate trust, which posts and
+clients it refuses) are in test_browser.py, test_autofill.py and test_trust_browser.py.
 """
 
 from __future__ import annotations
@@ -34,8 +34,15 @@ def proxy(confdir: Path) -> Iterator[CaptureProxy]:
         yield running
 
 
+#: The origin the test clients post from, as a browser on the IdP's page would say.
+IDP_ORIGIN = "https://idp.example.com"
+
+
 def _through(proxy: CaptureProxy, confdir: Path) -> requests.Session:
+    """A client of the proxy posting as a page of IDP_ORIGIN, an origin of this sign-in."""
+    proxy.allow_origin(IDP_ORIGIN)
     session = requests.Session()
+    session.headers["Origin"] = IDP_ORIGIN
     session.trust_env = False
     session.proxies = {
         "http": f"http://127.0.0.1:{proxy.port}",
@@ -65,14 +72,6 @@ def _through(proxy: CaptureProxy, confdir: Path) -> requests.Session:
 )
 def test_is_capture_request(host: str, method: str, path: str, expected: bool) -> None:
     assert is_capture_request(host, method, path) is expected
-
-
-def test_capture_hosts() -> None:
-    assert CAPTURE_HOSTS == (
-        "signin.aws.amazon.com",
-        "signin.amazonaws-us-gov.com",
-        "signin.amazonaws.cn",
-    )
 
 
 def test_captures_and_answers_locally_never_forwarding(proxy: CaptureProxy, confdir: Path) -> None:
@@ -111,6 +110,30 @@ def test_post_without_assertion_is_answered_not_captured(
     assert not proxy.captured.is_set()
     assert proxy.wait_for_saml_response(0.05) is None
     assert proxy.upstream_connections == []
+
+
+@pytest.mark.parametrize(
+    ("headers", "origin"),
+    [
+        ({"Origin": "https://evil.example"}, "https://evil.example"),
+        ({"Origin": "null"}, ""),  # a data: URL or a sandboxed frame
+        ({}, ""),  # no Origin, no Referer
+        ({"Referer": "https://evil.example/page?x=1"}, "https://evil.example"),
+    ],
+)
+def test_a_post_from_another_origin_is_held_not_captured(
+    proxy: CaptureProxy, confdir: Path, headers: dict[str, str], origin: str
+) -> None:
+    session = _through(proxy, confdir)
+    del session.headers["Origin"]
+    reply = session.post(
+        "https://signin.aws.amazon.com/saml", data={"SAMLResponse": "eA=="}, headers=headers
+    )
+    assert reply.status_code == 403
+    assert not proxy.captured.is_set()
+    assert proxy.held == (origin, "eA==")
+    proxy.accept_held()  # what the sign-in does once the person approved that origin
+    assert proxy.wait_for_saml_response(0) == "eA=="
 
 
 def test_other_traffic_passes_through(proxy: CaptureProxy, confdir: Path) -> None:
@@ -182,21 +205,16 @@ def test_spki_matches_openssl(proxy: CaptureProxy, confdir: Path) -> None:
     assert proxy.ca_spki_sha256 == base64.b64encode(hashlib.sha256(der).digest()).decode()
 
 
-def test_start_and_stop_are_fast(confdir: Path) -> None:
-    with CaptureProxy(confdir):  # warm: imports and CA already there
-        pass
-    starts, stops = [], []
-    for _ in range(5):
-        began = time.monotonic()
+def test_starts_and_stops_again_and_again(confdir: Path) -> None:
+    # How fast is the benchmark's to measure (bench/run.py); here: each start listens on a
+    # fresh port and each stop frees it.
+    for _ in range(3):
         proxy = CaptureProxy(confdir)
         proxy.start()
-        starts.append(time.monotonic() - began)
-        began = time.monotonic()
+        port = proxy.port
         proxy.stop()
-        stops.append(time.monotonic() - began)
-    print(f"proxy start {sorted(starts)}, stop {sorted(stops)}")
-    assert sorted(starts)[2] < 0.2
-    assert max(stops) < 2.0
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", port))
 
 
 def test_stop_is_idempotent_and_survives_an_open_client(confdir: Path) -> None:
@@ -227,8 +245,10 @@ def test_quiet_on_stdout_and_stderr(tmp_path: Path) -> None:
             except requests.RequestException:
                 pass
             ca = Path({str(tmp_path / "ca")!r}) / "mitmproxy-ca-cert.pem"
+            p.allow_origin("https://idp.example.com")
             requests.post("https://signin.aws.amazon.com/saml", data={{"SAMLResponse": "eA=="}},
-                          proxies=proxies, verify=str(ca))
+                          proxies=proxies, verify=str(ca),
+                          headers={{"Origin": "https://idp.example.com"}})
             held = socket.create_connection(("127.0.0.1", p.port))  # open at shutdown
         """
     )

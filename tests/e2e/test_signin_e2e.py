@@ -81,11 +81,13 @@ def test_user_headless_then_use_stored_asks_nothing(user: Sandbox, rig: Rig) -> 
     # In the keyring; the tool's own record of the IdP has no place for a secret.
     assert stored_password(user, "aws_user") == "aws_user"
     (entry,) = json.loads((user.config_dir / "idps.json").read_text())
+    assert entry.pop("issuer").startswith(rig.keycloak_url)  # remembered at the first sign-in
     assert entry == {
         "nickname": NICK,
         "url": rig.idp_login_url,
         "username": "aws_user",
         "browser": "chromium",
+        "origins": [],
     }
 
     # Still valid: no browser at all.

@@ -17,15 +17,22 @@ import pytest
 
 from awscli_saml_sso.browser import processes
 from awscli_saml_sso.browser.ca import cert_path
+from awscli_saml_sso.browser.chromium import NO_SANDBOX_VARIABLE
 from awscli_saml_sso.browser.discovery import BrowserSpec, resolve_browser
 from awscli_saml_sso.browser.launch import open_browser
 from awscli_saml_sso.browser.proxy import CaptureProxy
+
+if hasattr(os, "geteuid") and os.geteuid() == 0:
+    # The tests run as root (CI, containers): Chromium then needs the explicit opt-in to run
+    # without its sandbox. Set for in-process browsers and passed on to sandboxed runs.
+    os.environ.setdefault(NO_SANDBOX_VARIABLE, "1")
 
 
 @pytest.fixture(scope="module")
 def proxy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CaptureProxy]:
     """One capture proxy for a test module (reset it per test with `capture`)."""
-    with CaptureProxy(tmp_path_factory.mktemp("capture") / "ca") as running:
+    # A generous start limit: on a loaded machine importing mitmproxy alone can take 10 s.
+    with CaptureProxy(tmp_path_factory.mktemp("capture") / "ca", start_timeout=60) as running:
         yield running
 
 

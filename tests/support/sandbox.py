@@ -23,6 +23,7 @@ from pathlib import Path
 import psutil
 import pytest
 
+from awscli_saml_sso.browser.chromium import NO_SANDBOX_VARIABLE
 from support.browsers import x_display
 
 TOOL = str(Path(sys.executable).with_name("awscli_saml_sso"))
@@ -146,6 +147,8 @@ class Sandbox:
 def make_sandbox(root: Path, keyring_env: dict[str, str]) -> Sandbox:
     """A sandbox rooted at `root` whose environment never points at the real home."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "ASS_"))}
+    if NO_SANDBOX_VARIABLE in os.environ:  # root's opt-in (support.browsers), kept
+        env[NO_SANDBOX_VARIABLE] = os.environ[NO_SANDBOX_VARIABLE]
     home = root / "home"
     home.mkdir(parents=True, exist_ok=True)
     sandbox = Sandbox(root=root)

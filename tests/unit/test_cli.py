@@ -14,7 +14,7 @@ from click.testing import CliRunner
 from awscli_saml_sso import __version__
 from awscli_saml_sso.cli import cli, main
 
-HEAVY = ("selenium", "mitmproxy", "boto3", "botocore", "keyring", "configupdater")
+HEAVY = ("selenium", "mitmproxy", "boto3", "botocore", "keyring")
 
 
 def run_main(
@@ -168,6 +168,7 @@ def test_still_valid_profile_is_a_light_no_op(home: dict[str, str]) -> None:
         f"x_security_token_expires = {expires}\n"
         "x_role_arn = arn:aws:iam::000000000000:role/Role.User\n"
     )
+    credentials.chmod(0o600)  # as the AWS CLI leaves it (an open one is fixed with a warning)
     result = run_main(["--idp-nickname", "corp", "--no-prompt"], home)
     assert result.returncode == 0, result.stderr
     assert "still holds valid credentials" in result.stdout

@@ -37,6 +37,8 @@ def test_add_list_remove_and_clean(sandbox: Sandbox) -> None:
             "url": "https://idp.example.com/sso",
             "username": "jd",
             "browser": None,
+            "origins": [],
+            "issuer": None,
         }
     ]
 

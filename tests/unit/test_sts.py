@@ -2,9 +2,10 @@
 SigV4 signature of GetCallerIdentity, retries and unreachable endpoints.
 
 moto's AssumeRoleWithSAML ignores DurationSeconds and never refuses a role, and moto checks
-signatures loosely (see FIELD-NOTES), so these cases are driven by a tiny HTTP server speaking
-STS's Query protocol with AWS's documented error shape, and the signature is compared with
-botocore's own signer. The client against the real emulator: tests/e2e/test_sts_moto.py.
+signatures loosely (as measured with moto 5.2.5), so these cases are driven by a tiny HTTP
+server speaking STS's Query protocol with AWS's documented error shape, and the signature
+is compared with botocore's own signer. The client against the real emulator:
+tests/e2e/test_sts_moto.py.
 """
 
 from __future__ import annotations
