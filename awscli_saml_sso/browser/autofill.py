@@ -1,10 +1,17 @@
 """Sign in at the identity provider in the browser until the capture proxy has the assertion.
 
-With autofill on, every page is scanned (one script round trip) for visible username,
-password and one-time-code fields, found by type, autocomplete, name/id and label, never
-by one vendor's element ids. What is present is filled and submitted, page after page,
-until the capture, an error shown by the IdP, or the deadline. With autofill off, the
-person types in a visible browser and we only wait.
+With autofill on, every page is scanned (one script round trip, scan.js) for visible
+username, password and one-time-code fields, read as a person reads them: by the words next
+to each field (label, accessible name, placeholder, the text just before it, the page's
+heading), with autocomplete, type, name and id only as weaker evidence, never by one
+vendor's element ids. What is present is filled and submitted, page after page, until the
+capture, an error shown by the IdP, or the deadline. A submit the page ignores (no request,
+no change, no navigation) is tried a second way: Enter in the field, then the form's own
+submit. Pages without fields: a choice of second-factor methods gets a one-time code when
+one can be given, else a push; a page whose only action is an affirmative one ("Continue",
+"OK") is pressed once it has settled; any other page is announced (with the number to
+match, if one is shown) and waited for. With autofill off, the person types in a visible
+browser and we only wait.
 
 Rules kept for the person's account: the password is asked for at most once and submitted
 at most once per run (lockout policies count attempts); the IdP's own error text is shown
@@ -45,6 +52,13 @@ _MAX_SAME_STEP = 3
 # A filled username step still on screen this long after our submit is submitted again
 # (before that, it is a single-page app still moving to its next step).
 _RESUBMIT_AFTER = 5.0
+# A submit after which the page did nothing at all (no request, no DOM change, no
+# navigation) for this long is tried the next way: click, Enter, the form's own submit.
+_IGNORED_AFTER = 2.0
+_SUBMIT_WAYS = ("click", "enter", "form")
+# A password field emptied on the same page without any message: an XHR sign-in on its way
+# to a script redirect, or a silent refusal; after this long it counts as asked again.
+_CLEARED_GRACE = 5.0
 
 # Fragments of WebDriver errors that mean the window or the whole browser is gone.
 _CLOSED_MARKERS = (
@@ -92,6 +106,13 @@ class _Page:
     submit: WebElement | None
     errors: list[str]
     text: str
+    heading: str = ""
+    method_code: WebElement | None = None
+    method_push: WebElement | None = None
+    lone: WebElement | None = None
+    lone_text: str = ""
+    match_number: str = ""
+    activity: int = 0
 
     @classmethod
     def from_script(cls, raw: dict[str, Any]) -> _Page:
@@ -111,7 +132,26 @@ class _Page:
             submit=raw.get("submit"),
             errors=[str(e) for e in raw.get("errors") or []],
             text=str(raw.get("text") or ""),
+            heading=str(raw.get("heading") or ""),
+            method_code=raw.get("methodCode"),
+            method_push=raw.get("methodPush"),
+            lone=raw.get("lone"),
+            lone_text=str(raw.get("loneText") or ""),
+            match_number=str(raw.get("matchNumber") or ""),
+            activity=int(raw.get("activity") or 0),
         )
+
+
+@dataclass
+class _Pending:
+    """A submit whose effect is not seen yet."""
+
+    doc: str
+    activity: int
+    since: float
+    ways: list[str]
+    target: WebElement | None
+    control: WebElement | None
 
 
 @dataclass
@@ -122,6 +162,7 @@ class _Run:
     username: str | None = None
     password: str | None = None
     submitted: bool = False
+    submitted_kinds: set[str] = field(default_factory=set)  # username, password, otp
     password_doc: str | None = None
     otp_submits: int = 0
     pending_code: str | None = None  # asked for but not yet submitted
@@ -131,6 +172,10 @@ class _Run:
     announced: set[str] = field(default_factory=set)
     quiet_since: tuple[str, str, float] | None = None
     last_page: _Page | None = None
+    # Our last submit, to try it another way if the page ignores it: the page's document,
+    # its activity count right before, when, the ways tried, the field and the control.
+    pending: _Pending | None = None
+    pressed: set[str] = field(default_factory=set)  # field-less pages' controls we pressed
 
     def get_username(self) -> str:
         if self.username is None:
@@ -204,7 +249,7 @@ def _autofill_step(driver: WebDriver, proxy: CaptureProxy, run: _Run, deadline: 
     unreachable = _unreachable(proxy, page.url)
     if unreachable and page.title.startswith("502"):
         raise SignInError(unreachable)
-    if page.errors and run.submitted:
+    if page.errors and _answers_our_submit(run, page):
         raise SignInError(" ".join(page.errors))
     if page.ready == "loading":
         return
@@ -213,10 +258,15 @@ def _autofill_step(driver: WebDriver, proxy: CaptureProxy, run: _Run, deadline: 
             "The identity provider asks for more than one password (a password change?); "
             f"finish that in a visible browser first. The page says: {page.text}"
         )
+    if _submit_ignored(run, page):
+        _submit_another_way(driver, run)
+        return
     if page.passwords and run.password_doc is not None:
-        if page.doc != run.password_doc or page.password_empty:
+        if page.doc != run.password_doc:
             raise SignInError(_error_after_password(driver, page, deadline))
-        return  # our submit is still in flight
+        if page.password_empty and time.monotonic() - run.last_submit[1] > _CLEARED_GRACE:
+            raise SignInError(_error_after_password(driver, page, deadline))
+        return  # our submit is still in flight (an XHR sign-in may have emptied the field)
     if page.otp is not None and page.otp_value and page.doc == run.otp_doc:
         return  # our code is still in flight
     from selenium.common.exceptions import (
@@ -237,7 +287,31 @@ def _autofill_step(driver: WebDriver, proxy: CaptureProxy, run: _Run, deadline: 
         if _settled(run, page) and page.errors and not run.submitted:
             # An error page with nothing to fill (e.g. a misconfigured IdP link): say so now.
             raise SignInError(_error_page(page))
+        if _press_when_settled(driver, run, page):
+            return
         _announce_when_settled(run, page)
+
+
+def _answers_our_submit(run: _Run, page: _Page) -> bool:
+    """Whether error text on this page can be the IdP's answer to something we sent.
+
+    It can on the page we submitted, on a page without fields, and on a page that asks
+    again for what we already sent. A new page asking for something new only shows hints
+    about its own empty fields (say, "Please fill out this field." when its stylesheet did
+    not hide them): nothing of ours was refused yet.
+    """
+    if not run.submitted:
+        return False
+    if page.doc == run.last_submit[0]:
+        return True
+    asks = set()
+    if page.user is not None:
+        asks.add("username")
+    if page.passwords:
+        asks.add("password")
+    if page.otp is not None:
+        asks.add("otp")
+    return not asks or bool(asks & run.submitted_kinds)
 
 
 def _refuse_unencrypted(url: str) -> None:
@@ -324,7 +398,7 @@ def _submit(driver: WebDriver, run: _Run, page: _Page, filled: list[str]) -> Non
             f"The sign-in page did not move on after {_MAX_SAME_STEP} tries. "
             f"The page says: {page.text}"
         )
-    driver.execute_script(_MARK_SEEN_JS)
+    activity = int(driver.execute_script(_MARK_SEEN_JS) or 0)
     target = page.otp if "otp" in filled else page.passwords[0] if page.passwords else page.user
     clicked = False
     if page.submit is not None:
@@ -339,12 +413,104 @@ def _submit(driver: WebDriver, run: _Run, page: _Page, filled: list[str]) -> Non
         target.send_keys(Keys.ENTER)
     logger.debug("submitted %s on %s", step, _display_url(page.url))
     run.submitted = True
+    run.submitted_kinds.update(filled)
     run.last_submit = (page.doc, time.monotonic())
+    ways = ["click"] if clicked else ["click", "enter"]
+    run.pending = _Pending(page.doc, activity, time.monotonic(), ways, target, page.submit)
     if "password" in filled:
         run.password_doc = page.doc
     if "otp" in filled:
         run.otp_doc = page.doc
         run.pending_code = None  # a code is good for one submit
+
+
+def _submit_ignored(run: _Run, page: _Page) -> bool:
+    """Whether the page has done nothing at all since our last submit, for a while."""
+    pending = run.pending
+    if pending is None or pending.doc != page.doc:
+        run.pending = None
+        return False
+    if page.activity != pending.activity or page.errors:
+        run.pending = None  # it reacted: a request, a change, a message
+        return False
+    return time.monotonic() - pending.since >= _IGNORED_AFTER
+
+
+def _submit_another_way(driver: WebDriver, run: _Run) -> None:
+    """The page ignored our submit: press Enter in the field, then submit its form directly.
+
+    Nothing was sent the first time (no request, no change), so this is not a second
+    submission of the password.
+    """
+    from selenium.webdriver.common.keys import Keys
+
+    pending = run.pending
+    remaining = [way for way in _SUBMIT_WAYS if pending and way not in pending.ways]
+    if pending is None or not remaining or pending.target is None:
+        run.pending = None  # out of ways: the timeout names the page
+        return
+    way = remaining[0]
+    activity = int(driver.execute_script(_MARK_SEEN_JS) or 0)
+    logger.debug("the page ignored the submit; trying %s", way)
+    if way == "enter":
+        pending.target.send_keys(Keys.ENTER)
+    else:
+        driver.execute_script(_FORM_SUBMIT_JS, pending.target)
+    pending.ways.append(way)
+    pending.activity, pending.since = activity, time.monotonic()
+    run.last_submit = (pending.doc, time.monotonic())
+
+
+# The field's form, submitted as its submit button would (requestSubmit runs the page's
+# submit handlers and validation); a form without one is submitted plainly.
+_FORM_SUBMIT_JS = """
+const form = arguments[0].form || arguments[0].closest('form');
+if (!form) return false;
+if (form.requestSubmit) form.requestSubmit(); else form.submit();
+return true;
+"""
+
+
+def _press_when_settled(driver: WebDriver, run: _Run, page: _Page) -> bool:
+    """On a settled page without fields, press what a careful person would; True if pressed.
+
+    - A choice of second-factor methods: a one-time code when one can be given (a person
+      at the terminal, or --mfa-code), else a push notification.
+    - A page whose only action is an affirmative one ("Continue", "OK", "Next"): nothing is
+      asked and nothing is granted, so it is pressed, once per page text.
+    Anything else (a real question, e.g. "Stay signed in? Yes / No", consent) is not answered.
+    """
+    if not _settled(run, page):
+        return False
+    choice = None
+    if page.method_code is not None and _can_give_code(run.prompter):
+        choice = (page.method_code, "a one-time code")
+    elif page.method_push is not None:
+        choice = (page.method_push, "a push notification")
+    elif page.lone is not None:
+        choice = (page.lone, f'"{page.lone_text}"')
+    key = f"{page.doc}:{page.text}"
+    if choice is None or key in run.pressed:
+        return False
+    run.pressed.add(key)
+    step = f"press:{page.text}"
+    run.step_counts[step] = run.step_counts.get(step, 0) + 1
+    if run.step_counts[step] > _MAX_SAME_STEP:
+        return False
+    element, what = choice
+    logger.debug("pressing %s on %s", what, _display_url(page.url))
+    if element is page.method_code or element is page.method_push:
+        run.prompter.info(f"The identity provider offers several ways to confirm; using {what}.")
+    driver.execute_script(_MARK_SEEN_JS)
+    element.click()
+    run.quiet_since = None
+    return True
+
+
+def _can_give_code(prompter: Prompter) -> bool:
+    """Whether a one-time code can be had (a prompter without the question: assume so)."""
+    check = getattr(prompter, "can_give_code", None)
+    return bool(check()) if callable(check) else True
 
 
 def _error_after_password(driver: WebDriver, page: _Page, deadline: float) -> str:
@@ -377,6 +543,9 @@ def _announce_when_settled(run: _Run, page: _Page) -> None:
     """Tell the person what a waiting page (push, number matching) asks, once per text."""
     if page.text and page.text not in run.announced and _settled(run, page):
         run.announced.add(page.text)
+        if page.match_number and page.match_number not in run.announced:
+            run.announced.add(page.match_number)
+            run.prompter.info(f">>> Number to match on your device: {page.match_number} <<<")
         run.prompter.info(page.text)
 
 

@@ -64,6 +64,11 @@ class TerminalPrompter:
             self.ui.info(hint)
         return self.ui.ask("MFA code").strip()
 
+    def can_give_code(self) -> bool:
+        """Whether mfa_code() can answer: a code was given, or a person can type one."""
+        given = self.opts.mfa_code or self.opts.env.get("ASS_MFA_CODE")
+        return bool(given and not self._mfa_used) or self.ui.interactive
+
     def info(self, message: str) -> None:
         self.ui.info(message)
 
