@@ -25,7 +25,15 @@ from awscli_saml_sso.errors import NoRoleError, StsError, UsageError
 from awscli_saml_sso.idp.choose import choose_idp, store_idp_url
 from awscli_saml_sso.idp.prompter import TerminalPrompter, remember
 from awscli_saml_sso.idp.store import Settings
-from awscli_saml_sso.model import Keys, RunOptions, Ui, local_and_utc, parse_timestamp, region_for
+from awscli_saml_sso.model import (
+    Keys,
+    RunOptions,
+    Ui,
+    display_available,
+    local_and_utc,
+    parse_timestamp,
+    region_for,
+)
 
 log = logging.getLogger(__name__)
 REGION = re.compile(r"[a-z]{2}(-[a-z]+)+-\d{1,2}")
@@ -89,6 +97,7 @@ def browser_plan(opts: RunOptions, settings: Settings, nickname: str) -> Browser
         profile_dir=settings.browser_profile(nickname),
         ca_dir=settings.private_dir("proxy"),
         debug_dir=settings.private_dir("debug") if opts.debug else None,
+        hand_over=not opts.no_hand_over and display_available(),
     )
 
 

@@ -41,6 +41,16 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 BROWSER_CLOSED = "The browser was closed before sign-in finished."
+
+
+class NeedsHandOver(SignInError):
+    """Headless autofill cannot finish this page; the person can, in a visible window."""
+
+
+# Pages where the person acts elsewhere (a phone): waiting is right, a new window is not.
+_ELSEWHERE = ("approve", "notification", "push", "your phone", "on your device")
+# Pages only the person can get past in a browser they see.
+_PERSON_ONLY = ("security key", "passkey", "webauthn", "captcha", "robot", "touch your", "fido")
 # Where no event exists (the DOM), the page is polled at this interval.
 _POLL = 0.15
 # A page without fields must stay unchanged this long before its text counts as an
@@ -197,8 +207,13 @@ def fill_forms(
     autofill: bool,
     timeout: float,
     debug_dir: Path | None = None,
+    hand_over_after: float | None = None,
 ) -> str:
     """Open ``start_url`` and sign in until the proxy captures the SAMLResponse; return it.
+
+    With ``hand_over_after``, a page without fields that stays unchanged that long (at
+    once for a security key, passkey or captcha page; never for a push page) raises
+    NeedsHandOver, so the caller can reopen the sign-in where the person sees it.
 
     Raises SignInError with the IdP's own error text, on timeout (naming the page it was
     stuck on; with ``debug_dir`` the page source is saved there, 0600, and its path given),
@@ -216,6 +231,7 @@ def fill_forms(
                 raise _stuck(driver, proxy, run, timeout, debug_dir)
             if autofill:
                 _autofill_step(driver, proxy, run, deadline)
+                _check_hand_over(run, hand_over_after)
             else:
                 _check_open(driver)
             proxy.captured.wait(_POLL)
@@ -505,6 +521,24 @@ def _press_when_settled(driver: WebDriver, run: _Run, page: _Page) -> bool:
     element.click()
     run.quiet_since = None
     return True
+
+
+def _check_hand_over(run: _Run, after: float | None) -> None:
+    """Raise NeedsHandOver when the settled field-less page needs the person (see fill_forms)."""
+    page = run.last_page
+    if after is None or page is None or run.quiet_since is None:
+        return
+    if page.user is not None or page.otp is not None or page.passwords:
+        return
+    if run.quiet_since[:2] != (page.doc, page.text):
+        return
+    text = f"{page.title} {page.text}".lower()
+    if any(word in text for word in _ELSEWHERE):
+        return
+    quiet = time.monotonic() - run.quiet_since[2]
+    person_only = any(word in text for word in _PERSON_ONLY)
+    if quiet >= (_SETTLE if person_only else after):
+        raise NeedsHandOver(f'the page "{page.title or page.heading}" needs you')
 
 
 def _can_give_code(prompter: Prompter) -> bool:

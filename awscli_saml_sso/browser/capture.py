@@ -7,14 +7,14 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from awscli_saml_sso import timing
-from awscli_saml_sso.browser.autofill import fill_forms
+from awscli_saml_sso.browser.autofill import NeedsHandOver, fill_forms
 from awscli_saml_sso.browser.ca import ensure_ca
 from awscli_saml_sso.browser.chromium import open_browser
-from awscli_saml_sso.browser.discovery import resolve_browser
+from awscli_saml_sso.browser.discovery import BrowserSpec, resolve_browser
 from awscli_saml_sso.browser.proxy import CaptureProxy, free_loopback_port
 from awscli_saml_sso.model import Prompter
 
@@ -22,6 +22,9 @@ log = logging.getLogger(__name__)
 
 HEADLESS_TIMEOUT = 120.0
 VISIBLE_TIMEOUT = 300.0
+# A headless page without fields that stays the same this long, and is not a page where the
+# person acts elsewhere (a push), is handed over to the person in a visible window.
+HAND_OVER_AFTER = 15.0
 
 
 @dataclass(frozen=True)
@@ -36,6 +39,7 @@ class BrowserPlan:
     profile_dir: Path  # the IdP's persistent browser profile
     ca_dir: Path  # the capture proxy's CA
     debug_dir: Path | None = None  # where a stuck page is saved (--log-level DEBUG)
+    hand_over: bool = False  # a stuck headless sign-in reopens in a visible window
 
     @property
     def time_limit(self) -> float:
@@ -78,8 +82,36 @@ def capture_assertion(url: str, plan: BrowserPlan, prompter: Prompter) -> Captur
     with contextlib.ExitStack() as lifetimes:  # unwound last-in first-out: browser, then proxy
         with timing.span("proxy start"):
             proxy = start_proxy(plan.ca_dir, lifetimes)
+        hand_over = plan.hand_over and plan.autofill and not plan.visible
+        try:
+            saml_response = _sign_in(url, plan, prompter, spec, proxy, lifetimes, hand_over)
+        except NeedsHandOver as stuck:
+            # The headless browser is closed (its profile is free again); the person
+            # finishes in a window on the same profile, autofill still doing what it can.
+            prompter.info(
+                f"Autofill cannot finish this sign-in ({stuck}); a browser window opens "
+                "for you to finish it there."
+            )
+            visible = replace(plan, visible=True, hand_over=False)
+            saml_response = _sign_in(url, visible, prompter, spec, proxy, lifetimes, False)
+        teardown_started = timing.now()
+    timing.record("browser teardown", teardown_started)
+    return Capture(saml_response, spec.name)
+
+
+def _sign_in(
+    url: str,
+    plan: BrowserPlan,
+    prompter: Prompter,
+    spec: BrowserSpec,
+    proxy: CaptureProxy,
+    lifetimes: contextlib.ExitStack,
+    hand_over: bool,
+) -> str:
+    """One browser (closed on NeedsHandOver, else with `lifetimes`) and the form-filling loop."""
+    with contextlib.ExitStack() as browser:
         with timing.span("browser start"):
-            driver = lifetimes.enter_context(
+            driver = browser.enter_context(
                 open_browser(
                     spec,
                     headless=not plan.visible,
@@ -99,7 +131,7 @@ def capture_assertion(url: str, plan: BrowserPlan, prompter: Prompter) -> Captur
                 autofill=plan.autofill,
                 timeout=plan.time_limit,
                 debug_dir=plan.debug_dir,
+                hand_over_after=HAND_OVER_AFTER if hand_over else None,
             )
-        teardown_started = timing.now()
-    timing.record("browser teardown", teardown_started)
-    return Capture(saml_response, spec.name)
+        lifetimes.push(browser.pop_all())  # success: the browser closes with the proxy
+    return saml_response

@@ -41,6 +41,8 @@ class TerminalPrompter:
         supplied = self.opts.env.get("ASS_PASSWORD")
         if supplied:
             return supplied
+        if self.typed_password is not None:
+            return self.typed_password  # the same sign-in, begun again (a hand-over)
         user = self.username()
         if self.opts.use_stored or not self.ui.interactive:
             try:

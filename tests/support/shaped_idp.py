@@ -165,7 +165,7 @@ def stay_signed_in(action: str) -> str:
         "<h1>Stay signed in?</h1><p>Do this to reduce the number of times you are asked.</p>"
         f"<form method='post' action='{action}'>"
         "<button type='submit' name='stay' value='no'>No</button>"
-        "<button type='submit' name='stay' value='yes'>Yes</button></form>"
+        "<button type='submit' name='stay' value='yes' autofocus>Yes</button></form>"
     )
 
 
@@ -237,11 +237,12 @@ SHAPES: dict[str, list[tuple[Page, set[str]]]] = {
 }
 
 
-def autopost(shape: str) -> bytes:
+def autopost(shape: str, saml_response: str | None = None) -> bytes:
+    value = html.escape(saml_response or f"{shape}-{USERNAME}", quote=True)
     return _doc(
         "Redirecting",
         f"<form method='post' action='{ACS}'>"
-        f"<input type='hidden' name='SAMLResponse' value='{shape}-{USERNAME}'></form>"
+        f"<input type='hidden' name='SAMLResponse' value='{value}'></form>"
         "<script>document.forms[0].submit()</script>",
     )
 
@@ -249,7 +250,8 @@ def autopost(shape: str) -> bytes:
 class ShapedIdP(_LoopbackServer):
     """The shaped pages on 127.0.0.1 (ephemeral port); ``posts`` records every submit."""
 
-    def __init__(self) -> None:
+    def __init__(self, saml_response: str | None = None) -> None:
+        self.saml_response = saml_response  # what the last step posts (default: a dummy)
         self.lock = threading.Lock()
         self.posts: list[tuple[str, dict[str, str]]] = []
         self._serve(type("Handler", (_Handler,), {"idp": self}))
@@ -285,7 +287,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         if len(parts) == 3 and parts[0] in SHAPES and parts[1] == "page":
             self._send(self._page(parts[0], int(parts[2])))
         elif len(parts) == 2 and parts[0] in SHAPES and parts[1] == "done":
-            self._send(autopost(parts[0]))
+            self._send(autopost(parts[0], self.idp.saml_response))
         else:
             self._send(_doc("Not found", "<p>Not found</p>"))
 
@@ -312,4 +314,5 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             target = f"/{shape}/done" if done else f"/{shape}/page/{following}"
             self._send(json.dumps({"next": target}).encode(), "application/json")
         else:
-            self._send(autopost(shape) if done else self._page(shape, following))
+            following_page = self._page(shape, following) if not done else b""
+            self._send(autopost(shape, self.idp.saml_response) if done else following_page)
