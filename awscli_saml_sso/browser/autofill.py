@@ -123,6 +123,7 @@ class _Page:
     lone_text: str = ""
     match_number: str = ""
     activity: int = 0
+    frames: list[WebElement] = field(default_factory=list)
 
     @classmethod
     def from_script(cls, raw: dict[str, Any]) -> _Page:
@@ -149,6 +150,7 @@ class _Page:
             lone_text=str(raw.get("loneText") or ""),
             match_number=str(raw.get("matchNumber") or ""),
             activity=int(raw.get("activity") or 0),
+            frames=list(raw.get("frames") or []),
         )
 
 
@@ -186,6 +188,7 @@ class _Run:
     # its activity count right before, when, the ways tried, the field and the control.
     pending: _Pending | None = None
     pressed: set[str] = field(default_factory=set)  # field-less pages' controls we pressed
+    in_frame: bool = False  # the driver is switched into a frame of the page
 
     def get_username(self) -> str:
         if self.username is None:
@@ -258,7 +261,7 @@ def _result(proxy: CaptureProxy) -> str:
 
 def _autofill_step(driver: WebDriver, proxy: CaptureProxy, run: _Run, deadline: float) -> None:
     """Scan the page once and do what it asks for: fill, submit, report or wait."""
-    page = _scan(driver)
+    page = _scan(driver, run)
     if page is None:
         return
     run.last_page = page
@@ -552,7 +555,7 @@ def _error_after_password(driver: WebDriver, page: _Page, deadline: float) -> st
     until = min(deadline, time.monotonic() + _ERROR_GRACE)
     while not page.errors and time.monotonic() < until:
         time.sleep(_POLL)
-        page = _scan(driver) or page
+        page = _scan(driver) or page  # in the frame the password was in, if any
     if page.errors:
         return " ".join(page.errors)
     return (
@@ -583,22 +586,47 @@ def _announce_when_settled(run: _Run, page: _Page) -> None:
         run.prompter.info(page.text)
 
 
-def _scan(driver: WebDriver) -> _Page | None:
-    """Scan the current page; None while it is between documents (navigation in flight)."""
+def _scan(driver: WebDriver, run: _Run | None = None) -> _Page | None:
+    """Scan the current page; None while it is between documents (navigation in flight).
+
+    With ``run``, the scan starts from the top document, and a page without fields of its
+    own is scanned inside each of its visible frames: the driver stays in the first frame
+    that has fields, so filling and submitting happen there.
+    """
     from selenium.common.exceptions import (
         JavascriptException,
+        NoSuchFrameException,
         StaleElementReferenceException,
         TimeoutException,
     )
 
+    skipped = (
+        JavascriptException,
+        NoSuchFrameException,
+        StaleElementReferenceException,
+        TimeoutException,
+    )
     try:
+        if run is not None and run.in_frame:
+            driver.switch_to.default_content()
+            run.in_frame = False
         raw = driver.execute_script(_SCAN_JS)
-    except (JavascriptException, StaleElementReferenceException, TimeoutException) as exc:
+        if not isinstance(raw, dict):
+            return None
+        page = _Page.from_script(raw)
+        for frame in page.frames if run is not None else []:
+            driver.switch_to.frame(frame)
+            inner = driver.execute_script(_SCAN_JS)
+            if isinstance(inner, dict):
+                framed = _Page.from_script(inner)
+                if framed.user is not None or framed.passwords or framed.otp is not None:
+                    run.in_frame = True  # type: ignore[union-attr]
+                    return framed
+            driver.switch_to.default_content()
+    except skipped as exc:
         logger.debug("page scan skipped: %s", _first_line(exc))
         return None
-    if not isinstance(raw, dict):
-        return None
-    return _Page.from_script(raw)
+    return page
 
 
 def _check_open(driver: WebDriver) -> None:

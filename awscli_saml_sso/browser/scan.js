@@ -1,24 +1,18 @@
 // Read the page as a person does: which visible fields ask for a username, a password or a
 // one-time code, which control sends them, what the IdP says. Runs in the page (Chromium and
-// Firefox); returns plain values and element references. Fields in open shadow roots and in
-// same-origin frames count too.
+// Firefox); returns plain values and element references. Fields in open shadow roots count
+// too; frames are listed (``frames``) for the caller to scan inside when this document has
+// no field (an element reference works only in its own frame).
 const doc = document;
 if (!window.__assDoc) { window.__assDoc = Math.random().toString(36).slice(2); }
 const squash = (t) => (t || '').replace(/\s+/g, ' ').trim();
 
-// Every document and open shadow root of the page, the top document first.
+// The document and every open shadow root in it, the document first.
 function roots() {
   const found = [];
   const visit = (root) => {
     found.push(root);
-    for (const el of root.querySelectorAll('*')) {
-      if (el.shadowRoot) visit(el.shadowRoot);
-      if (el.tagName === 'IFRAME' || el.tagName === 'FRAME') {
-        let inner = null;
-        try { inner = el.contentDocument; } catch (e) { inner = null; }  // another origin
-        if (inner && inner.documentElement) visit(inner);
-      }
-    }
+    for (const el of root.querySelectorAll('*')) if (el.shadowRoot) visit(el.shadowRoot);
   };
   visit(doc);
   return found;
@@ -249,7 +243,7 @@ const root = doc.querySelector('main, [role=main]') || doc.body;
 return {
   doc: window.__assDoc,
   ready: doc.readyState,
-  url: location.href,
+  url: location.href.startsWith('about:') ? doc.baseURI : location.href,  // srcdoc frames
   title: doc.title,
   user: user,
   userValue: user ? user.value : '',
@@ -269,4 +263,5 @@ return {
   loneText: lone ? controlText(lone) : '',
   matchNumber: matchNumber,
   activity: (window.__assActivity || 0) + performance.getEntriesByType('resource').length,
+  frames: firstField ? [] : all('iframe, frame').filter(shown),
 };

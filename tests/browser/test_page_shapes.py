@@ -157,9 +157,11 @@ def test_choice_of_methods_takes_a_push_without_a_code_and_shows_the_number(
     assert not any(call[0] == "mfa_code" for call in person.calls)
 
 
-def test_fields_in_an_open_shadow_root(
-    chromium: BrowserSpec, capture: CaptureProxy, shaped: ShapedIdP, profile: Path
+@pytest.mark.parametrize("shape", ["shadow", "frame"])
+def test_fields_in_an_open_shadow_root_or_a_frame(
+    shape: str, chromium: BrowserSpec, capture: CaptureProxy, shaped: ShapedIdP, profile: Path
 ) -> None:
     person = Person()
-    sign_in(chromium, capture, profile, shaped.url("shadow"), person)
+    sign_in(chromium, capture, profile, shaped.url(shape), person)
     assert person.calls == ["username", "password"]
+    assert len(shaped.posted(shape)) == 1

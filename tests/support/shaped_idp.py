@@ -24,6 +24,7 @@ Shapes:
 - ``methods``   after the password, a choice of methods: text, authenticator code, push;
   the push page shows a number to match and goes on by itself.
 - ``shadow``    the form inside an open shadow root.
+- ``frame``     the form inside a same-origin frame.
 """
 
 from __future__ import annotations
@@ -221,6 +222,14 @@ def shadow(action: str) -> str:
     )
 
 
+def framed(action: str) -> str:
+    inner = _labelled_form(action).replace("<form ", "<form target='_top' ")
+    return (
+        "<h1>Welcome</h1><iframe style='width: 600px; height: 300px' "
+        f'srcdoc="{html.escape(inner, quote=True)}"></iframe>'
+    )
+
+
 LOGIN = {USERNAME, PASSWORD}
 SHAPES: dict[str, list[tuple[Page, set[str]]]] = {
     "idtoken": [(idtoken, LOGIN)],
@@ -234,6 +243,7 @@ SHAPES: dict[str, list[tuple[Page, set[str]]]] = {
     "methods": [(table_login, LOGIN), (methods, {"app"}), (code_page, {OTP_CODE})],
     "push": [(table_login, LOGIN), (methods, {"push"}), (push_page, set())],
     "shadow": [(shadow, LOGIN)],
+    "frame": [(framed, LOGIN)],
 }
 
 
