@@ -20,7 +20,12 @@ VENV="$REPO/.venv"
 PYTHON="${PYTHON:-python3}"
 # Debian packages the tests need; the JDK is chosen separately (see ensure_java).
 # gnome-keyring + dbus give the tests a real OS keyring; fish checks `env --shell fish`.
-APT_PACKAGES=(chromium chromium-driver xvfb xdotool curl ca-certificates gnome-keyring dbus fish)
+APT_PACKAGES=(chromium chromium-driver xvfb xdotool curl ca-certificates gnome-keyring dbus fish maven)
+# LemonLDAP::NG for the rig (keycloak/rig_lemonldap.py) and the Perl modules its portal loads.
+APT_PACKAGES+=(lemonldap-ng liblasso-perl libdbd-sqlite3-perl libdigest-hmac-perl openssl
+    libconvert-base32-perl libgd-securityimage-perl libxml-simple-perl libio-string-perl
+    libstring-random-perl libcrypt-openssl-bignum-perl libapache-session-browseable-perl
+    libcookie-baker-xs-perl)
 JAVA_PACKAGES=(openjdk-17-jre-headless openjdk-21-jre-headless default-jre-headless)
 
 say() { echo "dev.sh: $*" >&2; }

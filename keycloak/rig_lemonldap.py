@@ -38,10 +38,7 @@ PORTAL_LIB = "/usr/share/perl5/Lemonldap/NG/Portal/Main.pm"
 STATIC = Path("/usr/share/lemonldap-ng/portal/htdocs/static")
 JAVASCRIPT = Path("/usr/share/javascript")  # Debian's jQuery, Bootstrap... the pages load
 TEMPLATES = Path("/usr/share/lemonldap-ng/portal/templates")
-HINT = (
-    "apt-get install lemonldap-ng liblasso-perl libdbd-sqlite3-perl sqlite3 "
-    "libdigest-hmac-perl libconvert-base32-perl libgd-securityimage-perl openssl"
-)
+HINT = "./dev.sh setup installs it and the Perl modules its portal loads (see APT_PACKAGES)"
 PACKAGED_CONFIG = Path("/var/lib/lemonldap-ng/conf/lmConf-1.json")
 
 
