@@ -21,9 +21,17 @@ VENV="$REPO/.venv"
 PYTHON="${PYTHON:-python3}"
 # Debian packages the tests need; the JDK is chosen separately (see ensure_java).
 # gnome-keyring + dbus give the tests a real OS keyring; fish and zsh check `env --shell`;
-# firefox-esr + libnss3-tools (certutil) for the Firefox tests (geckodriver: ensure_geckodriver).
+# firefox-esr + libnss3-tools (certutil) for the Firefox tests (geckodriver: ensure_geckodriver);
+# maven fetches Keycloak for the rig.
 APT_PACKAGES=(chromium chromium-driver xvfb xdotool curl ca-certificates gnome-keyring dbus fish
-    zsh firefox-esr libnss3-tools)
+    zsh firefox-esr libnss3-tools maven)
+# squid and an MIT KDC for the corporate-network tests (tests/support/corpnet.py).
+APT_PACKAGES+=(squid krb5-kdc krb5-admin-server krb5-user)
+# LemonLDAP::NG for the rig (keycloak/rig_lemonldap.py) and the Perl modules its portal loads.
+APT_PACKAGES+=(lemonldap-ng liblasso-perl libdbd-sqlite3-perl libdigest-hmac-perl openssl
+    libconvert-base32-perl libgd-securityimage-perl libxml-simple-perl libio-string-perl
+    libstring-random-perl libcrypt-openssl-bignum-perl libapache-session-browseable-perl
+    libcookie-baker-xs-perl)
 JAVA_PACKAGES=(openjdk-17-jre-headless openjdk-21-jre-headless default-jre-headless)
 
 say() { echo "dev.sh: $*" >&2; }

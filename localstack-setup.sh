@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Provision the AWS emulator of the test rig: bucket, three roles, SAML provider.
+# Provision the AWS emulator of the test rig: bucket, three roles, one SAML provider per IdP.
 #
 # Works against the native moto server (run by keycloak/rig.py) and inside the
 # LocalStack container, where docker-compose runs it as a "ready" init hook.
@@ -10,6 +10,8 @@
 #   ENDPOINT_URL           AWS emulator (default http://localhost:4566)
 #   KEYCLOAK_URL           Keycloak base URL (default http://localhost:8080)
 #   KEYCLOAK_REALM         realm whose IdP metadata is used (default aws)
+#   SAML_PROVIDERS         space-separated NAME=METADATA_URL pairs, one per IdP (default:
+#                          SamlExampleProvider from KEYCLOAK_REALM); the roles trust them all
 #   KEYCLOAK_WAIT_SECONDS  how long to wait for Keycloak's metadata (default 180)
 #   ENDPOINT_WAIT_SECONDS  how long to wait for the emulator (default 60)
 set -euo pipefail
@@ -20,8 +22,7 @@ KEYCLOAK_REALM="${KEYCLOAK_REALM:-aws}"
 KEYCLOAK_WAIT_SECONDS="${KEYCLOAK_WAIT_SECONDS:-180}"
 ENDPOINT_WAIT_SECONDS="${ENDPOINT_WAIT_SECONDS:-60}"
 BUCKET="example-bucket"
-PROVIDER="SamlExampleProvider"
-METADATA_URL="${KEYCLOAK_URL%/}/realms/${KEYCLOAK_REALM}/protocol/saml/descriptor"
+SAML_PROVIDERS="${SAML_PROVIDERS:-SamlExampleProvider=${KEYCLOAK_URL%/}/realms/${KEYCLOAK_REALM}/protocol/saml/descriptor}"
 
 # Dummy keys for the emulator only. The shared AWS files are pointed away so a
 # person's real ~/.aws (or a broken one) is never read.
@@ -60,7 +61,10 @@ until account="$(awsc sts get-caller-identity --query Account 2>/dev/null)"; do
     ((SECONDS < deadline)) || die "the AWS emulator at $ENDPOINT_URL did not answer within ${ENDPOINT_WAIT_SECONDS}s."
     sleep 1
 done
-provider_arn="arn:aws:iam::${account}:saml-provider/${PROVIDER}"
+federated=""
+for pair in $SAML_PROVIDERS; do
+    federated="${federated:+$federated, }\"arn:aws:iam::${account}:saml-provider/${pair%%=*}\""
+done
 
 # Bucket.
 if awsc s3api head-bucket --bucket "$BUCKET" >/dev/null 2>&1; then
@@ -81,7 +85,7 @@ trust_policy="$(
   "Version": "2012-10-17",
   "Statement": [{
     "Effect": "Allow",
-    "Principal": {"Federated": "$provider_arn"},
+    "Principal": {"Federated": [$federated]},
     "Action": "sts:AssumeRoleWithSAML",
     "Condition": {"StringEquals": {"SAML:aud": "https://signin.aws.amazon.com/saml"}}
   }]
@@ -126,27 +130,32 @@ EOF
 EOF
 )"
 
-# Wait (bounded) for Keycloak to publish the realm's IdP metadata.
-metadata=""
-deadline=$((SECONDS + KEYCLOAK_WAIT_SECONDS))
-until metadata="$(http_get "$METADATA_URL" 2>/dev/null)" && [[ "$metadata" == *EntityDescriptor* ]]; do
-    ((SECONDS < deadline)) || die "Keycloak did not publish $METADATA_URL within ${KEYCLOAK_WAIT_SECONDS}s; start it (./dev.sh rig up) or set KEYCLOAK_URL."
-    sleep 1
-done
-
-# SAML provider from the realm's metadata (updated when it exists, since a
-# fresh Keycloak start generates new signing keys).
 metadata_file="$(mktemp)"
 trap 'rm -f "$metadata_file"' EXIT
-printf '%s' "$metadata" >"$metadata_file"
-if awsc iam get-saml-provider --saml-provider-arn "$provider_arn" >/dev/null 2>&1; then
-    awsc iam update-saml-provider --saml-provider-arn "$provider_arn" \
-        --saml-metadata-document "file://$metadata_file" >/dev/null
-    log "SAML provider $provider_arn updated"
-else
-    awsc iam create-saml-provider --name "$PROVIDER" \
-        --saml-metadata-document "file://$metadata_file" >/dev/null
-    log "SAML provider $provider_arn created"
-fi
 
-log "done: bucket $BUCKET, roles Role.User, Role.Admin and Role.Chained, provider $provider_arn"
+# ensure_provider NAME METADATA_URL: wait (bounded) for the IdP to publish its metadata,
+# then create the SAML provider from it, or update it (a fresh IdP start may bring new keys).
+ensure_provider() {
+    local name="$1" url="$2" metadata="" deadline=$((SECONDS + KEYCLOAK_WAIT_SECONDS))
+    local arn="arn:aws:iam::${account}:saml-provider/${name}"
+    until metadata="$(http_get "$url" 2>/dev/null)" && [[ "$metadata" == *EntityDescriptor* ]]; do
+        ((SECONDS < deadline)) || die "the IdP did not publish $url within ${KEYCLOAK_WAIT_SECONDS}s; start it (./dev.sh rig up) or set KEYCLOAK_URL."
+        sleep 1
+    done
+    printf '%s' "$metadata" >"$metadata_file"
+    if awsc iam get-saml-provider --saml-provider-arn "$arn" >/dev/null 2>&1; then
+        awsc iam update-saml-provider --saml-provider-arn "$arn" \
+            --saml-metadata-document "file://$metadata_file" >/dev/null
+        log "SAML provider $arn updated"
+    else
+        awsc iam create-saml-provider --name "$name" \
+            --saml-metadata-document "file://$metadata_file" >/dev/null
+        log "SAML provider $arn created"
+    fi
+}
+
+for pair in $SAML_PROVIDERS; do
+    ensure_provider "${pair%%=*}" "${pair#*=}"
+done
+
+log "done: bucket $BUCKET, roles Role.User, Role.Admin and Role.Chained, providers $federated"

@@ -136,6 +136,11 @@ IDP_OPTIONS = _options(
     click.option("--use-stored", is_flag=True, help="Use the stored username and password."),
     click.option("--show-browser", is_flag=True, help="Show the browser (autofill still runs)."),
     click.option("--use-browser", is_flag=True, help="Show the browser; you type everything."),
+    click.option(
+        "--no-hand-over",
+        is_flag=True,
+        help="When headless autofill cannot finish, fail instead of opening a window for you.",
+    ),
     click.option("--browser", type=click.Choice(["chromium", "chrome", "edge", "firefox"])),
     click.option("--driver-path", type=click.Path(dir_okay=False, path_type=Path)),
     click.option("--timeout", type=click.FloatRange(min=1), help="Seconds for the whole sign-in."),

@@ -38,6 +38,7 @@ from awscli_saml_sso.model import (
     Keys,
     RunOptions,
     Ui,
+    display_available,
     local_and_utc,
     parse_timestamp,
     region_for,
@@ -151,6 +152,7 @@ def browser_plan(opts: RunOptions, settings: Settings, nickname: str) -> Browser
         profile_dir=settings.browser_profile(nickname),
         ca_dir=settings.private_dir("proxy"),
         debug_dir=settings.private_dir("debug") if opts.debug else None,
+        hand_over=not opts.no_hand_over and display_available(),
     )
 
 

@@ -7,6 +7,8 @@ and imports nothing heavy.
 
 from __future__ import annotations
 
+import os
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -41,6 +43,14 @@ class Prompter(Protocol):
     def approve_origin(self, origin: str) -> bool: ...
 
 
+def display_available() -> bool:
+    """Whether a visible browser window can be shown: always on Windows and macOS, on
+    Linux and other Unixes only with an X11 or Wayland display."""
+    if sys.platform in ("win32", "darwin"):
+        return True
+    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+
+
 def require_interactive(ui: Ui, what: str) -> None:
     """Raise NeedsPerson when the person cannot be asked for `what` (--no-prompt)."""
     if not ui.interactive:
@@ -63,6 +73,7 @@ class RunOptions:
     username: str | None = None
     use_stored: bool = False
     show_browser: bool = False
+    no_hand_over: bool = False  # never reopen a stuck headless sign-in in a visible window
     use_browser: bool = False
     browser: str | None = None
     driver_path: Path | None = None

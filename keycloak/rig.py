@@ -1,12 +1,17 @@
 #!/usr/bin/env python3
 """The local identity rig: a real Keycloak and a moto server, without Docker.
 
-``rig.py up`` starts (or reuses) Keycloak on 127.0.0.1:8080 and moto server on
-127.0.0.1:4566, then provisions the emulator with ``localstack-setup.sh``;
+``rig.py up`` starts (or reuses) Keycloak on 127.0.0.1:8080, moto server on
+127.0.0.1:4566 and, when its Debian packages are installed, LemonLDAP::NG on
+127.0.0.1:8090 (rig_lemonldap.py), then provisions the emulator with
+``localstack-setup.sh`` (one SAML provider per IdP);
 ``down`` stops what the rig started; ``status`` says what runs; ``env`` prints
 shell exports; ``fetch`` only downloads Keycloak into the cache. Every fresh
 Keycloak start wipes its dev database and imports every ``keycloak/realm-*.json``,
-so those files are the one source of truth (realm-aws.json is the main realm).
+so those files are the one source of truth (realm-aws.json is the main realm). A realm
+file with a ``_rig`` block (realm-aws-idfirst.json) holds only its flow: users, groups,
+roles and the AWS client come from its ``base`` realm file at import, each such realm
+with its own SAML provider in the emulator.
 
 Standard library only, so it runs before the project's virtualenv exists.
 """
@@ -31,6 +36,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import rig_install
+import rig_lemonldap
 import rig_probes
 import rig_state
 from rig_state import RigError as RigError  # re-exported: callers catch rig.RigError
@@ -47,12 +53,13 @@ ENDPOINT_PORT = 4566
 KEYCLOAK_URL = f"http://localhost:{KEYCLOAK_PORT}"
 ENDPOINT_URL = f"http://localhost:{ENDPOINT_PORT}"
 BUCKET = "example-bucket"
-SAML_PROVIDER_ARN = f"arn:aws:iam::{ACCOUNT_ID}:saml-provider/SamlExampleProvider"
+SAML_PROVIDER = "SamlExampleProvider"
+SAML_PROVIDER_ARN = f"arn:aws:iam::{ACCOUNT_ID}:saml-provider/{SAML_PROVIDER}"
 # Test-only bootstrap admin of the master realm (tests read login events with it).
 ADMIN_USERNAME = "admin"
 ADMIN_PASSWORD = "admin"  # noqa: S105
 DEFAULT_TIMEOUT = 300.0
-SERVICES = ("keycloak", "endpoint")
+SERVICES = ("keycloak", "endpoint", "lemonldap")
 
 REPO = Path(__file__).resolve().parent.parent
 REALM_FILE = REPO / "keycloak" / "realm-aws.json"
@@ -77,6 +84,10 @@ class RigInfo:
     totp_secret_b32: str
     admin_username: str
     admin_password: str
+    # Every IdP of the rig by name ("keycloak", "keycloak-idfirst", ...): its
+    # IdP-initiated sign-in URL and the ARN of its SAML provider in the emulator.
+    idp_urls: dict[str, str]
+    idp_provider_arns: dict[str, str]
 
 
 @dataclass(frozen=True)
@@ -127,7 +138,76 @@ def info() -> RigInfo:
         totp_secret_b32=base64.b32encode(secrets[0].encode()).decode().rstrip("="),
         admin_username=ADMIN_USERNAME,
         admin_password=ADMIN_PASSWORD,
+        idp_urls={idp.name: idp.login_url for idp in idps()},
+        idp_provider_arns={idp.name: idp.provider_arn for idp in idps()},
     )
+
+
+@dataclass(frozen=True)
+class Idp:
+    """One identity provider of the rig, as the emulator and the tests know it."""
+
+    name: str  # "keycloak" for the main realm, "keycloak-<suffix>" for the others
+    login_url: str  # IdP-initiated sign-in to AWS
+    metadata_url: str  # its SAML IdP metadata (what the SAML provider is made from)
+    provider: str  # the SAML provider's name in the emulator
+
+    @property
+    def provider_arn(self) -> str:
+        return f"arn:aws:iam::{ACCOUNT_ID}:saml-provider/{self.provider}"
+
+
+def idps() -> list[Idp]:
+    """The rig's IdPs: the main realm, then each derived realm (a file with a ``_rig`` block)."""
+    found = [_keycloak_idp("keycloak", REALM, SAML_PROVIDER)]
+    for path in realm_files():
+        derived = json.loads(path.read_text(encoding="utf-8")).get("_rig")
+        if path != REALM_FILE and derived:
+            realm = json.loads(path.read_text(encoding="utf-8"))["realm"]
+            name = "keycloak-" + realm.removeprefix(f"{REALM}-")
+            found.append(_keycloak_idp(name, realm, derived["samlProvider"]))
+    if _lemonldap_installed():
+        found.append(
+            Idp(
+                "lemonldap",
+                rig_lemonldap.LOGIN_URL,
+                rig_lemonldap.METADATA_URL,
+                rig_lemonldap.PROVIDER,
+            )
+        )
+    return found
+
+
+def _lemonldap_installed() -> bool:
+    try:
+        rig_lemonldap.check_installed()
+    except RigError:
+        return False
+    return True
+
+
+def _keycloak_idp(name: str, realm: str, provider: str) -> Idp:
+    base = f"{KEYCLOAK_URL}/realms/{realm}/protocol/saml"
+    return Idp(name, f"{base}/clients/amazon-aws", f"{base}/descriptor", provider)
+
+
+def realm_for_import(path: Path) -> dict[str, object]:
+    """A realm file as Keycloak imports it: a derived realm gets its base's users and client.
+
+    Everything of the base realm is inherited except what the derived file sets; the
+    base's SAML provider name and realm path are replaced by the derived realm's own.
+    """
+    realm: dict[str, object] = json.loads(path.read_text(encoding="utf-8"))
+    derived = realm.pop("_rig", None)
+    if not isinstance(derived, dict):
+        return realm
+    text = (path.parent / str(derived["base"])).read_text(encoding="utf-8")
+    text = text.replace(
+        f"saml-provider/{SAML_PROVIDER}", f"saml-provider/{derived['samlProvider']}"
+    )
+    text = text.replace(f"/realms/{REALM}/", f"/realms/{realm['realm']}/")
+    base: dict[str, object] = json.loads(text)
+    return {**base, **realm}
 
 
 def _descriptor() -> bytes | None:
@@ -139,7 +219,8 @@ def _endpoint_account() -> str | None:
 
 
 def _provisioned() -> bool:
-    return rig_probes.provisioned(KEYCLOAK_PORT, REALM, ENDPOINT_PORT, BUCKET, SAML_PROVIDER_ARN)
+    providers = {idp.provider_arn: idp.metadata_url for idp in idps()}
+    return rig_probes.provisioned(providers, ENDPOINT_PORT, BUCKET)
 
 
 # --- starting ---------------------------------------------------------------
@@ -180,7 +261,8 @@ def _start_keycloak(tools: dict[str, str], log: Log) -> Service:
     shutil.rmtree(data / "import", ignore_errors=True)
     (data / "import").mkdir(parents=True)
     for realm_file in realm_files():
-        shutil.copyfile(realm_file, data / "import" / realm_file.name)
+        realm = json.dumps(realm_for_import(realm_file), indent=1)
+        (data / "import" / realm_file.name).write_text(realm, encoding="utf-8")
     # The person's own KC_* settings (a database, a hostname...) must not leak in.
     env = {k: v for k, v in os.environ.items() if not k.startswith(("KC_", "KEYCLOAK_"))}
     env.update(
@@ -211,8 +293,31 @@ def _start_keycloak(tools: dict[str, str], log: Log) -> Service:
 def _start_endpoint(tools: dict[str, str], log: Log) -> Service:
     env = dict(os.environ, MOTO_ACCOUNT_ID=ACCOUNT_ID)
     log(f"starting moto server on {ENDPOINT_URL}")
-    args = [tools["moto_server"], "-H", BIND_HOST, "-p", str(ENDPOINT_PORT)]
+    # moto_server through rig_moto.py: the same server, taking multi-valued Role attributes.
+    python = str(Path(tools["moto_server"]).with_name(Path(sys.executable).name))
+    if not Path(python).is_file():
+        python = sys.executable
+    wrapper = str(Path(__file__).resolve().parent / "rig_moto.py")
+    args = [python, wrapper, "-H", BIND_HOST, "-p", str(ENDPOINT_PORT)]
     return _spawn(args, env, "endpoint", run_dir())
+
+
+def _start_lemonldap(tools: dict[str, str], log: Log) -> Service:
+    llng_tools = rig_lemonldap.check_installed()
+    realm = json.loads(REALM_FILE.read_text(encoding="utf-8"))
+    users = rig_lemonldap.users_from_realm(realm, SAML_PROVIDER)
+    log(f"starting LemonLDAP::NG on {rig_lemonldap.URL}")
+    args, env = rig_lemonldap.prepare(cache_dir() / "lemonldap", users, llng_tools)
+    return _spawn(args, env, "lemonldap", cache_dir() / "lemonldap")
+
+
+def _lemonldap_metadata() -> bytes | None:
+    return rig_probes.metadata(rig_lemonldap.METADATA_URL)
+
+
+def _services() -> tuple[str, ...]:
+    """The services this machine can run: LemonLDAP::NG only where it is installed."""
+    return tuple(n for n in SERVICES if n != "lemonldap" or _lemonldap_installed())
 
 
 def _wait_ready(
@@ -238,6 +343,7 @@ def _start_provisioning(
         os.environ,
         ENDPOINT_URL=ENDPOINT_URL,
         KEYCLOAK_URL=KEYCLOAK_URL,
+        SAML_PROVIDERS=" ".join(f"{idp.provider}={idp.metadata_url}" for idp in idps()),
         KEYCLOAK_WAIT_SECONDS=str(max(30, int(deadline - time.monotonic()))),
         PATH=os.pathsep.join([str(Path(tools["aws"]).parent), os.environ.get("PATH", "")]),
     )
@@ -273,10 +379,14 @@ def _plan(state: State, log: Log) -> dict[str, str]:
             f"The AWS emulator on port {ENDPOINT_PORT} uses account {account}, not {ACCOUNT_ID}; "
             "stop it and retry."
         )
-    healthy = {"keycloak": _descriptor() is not None, "endpoint": account is not None}
-    ports = {"keycloak": KEYCLOAK_PORT, "endpoint": ENDPOINT_PORT}
+    healthy = {
+        "keycloak": _descriptor() is not None,
+        "endpoint": account is not None,
+        "lemonldap": _lemonldap_metadata() is not None,
+    }
+    ports = {"keycloak": KEYCLOAK_PORT, "endpoint": ENDPOINT_PORT, "lemonldap": rig_lemonldap.PORT}
     plans = {}
-    for name in SERVICES:
+    for name in _services():
         service = state.services.get(name)
         ours = service is not None and service.alive()
         if healthy[name]:
@@ -290,6 +400,8 @@ def _plan(state: State, log: Log) -> dict[str, str]:
             )
         else:
             plans[name] = "start"
+    if "lemonldap" not in plans:
+        log(f"LemonLDAP::NG is not installed, so the rig runs without it; {rig_lemonldap.HINT}")
     keycloak = state.services.get("keycloak")
     if (
         plans["keycloak"] == "reuse"
@@ -307,9 +419,13 @@ def _bring_up(state: State, tools: dict[str, str], deadline: float, log: Log) ->
     """Start what is missing, wait until it answers, provision; under the rig lock."""
     began = time.monotonic()
     plans = _plan(state, log)
-    rig_state.stop(state, tuple(n for n in SERVICES if plans[n] == "restart"))
-    started = tuple(n for n in SERVICES if plans[n] != "reuse")
-    starters = {"keycloak": _start_keycloak, "endpoint": _start_endpoint}
+    rig_state.stop(state, tuple(n for n in plans if plans[n] == "restart"))
+    started = tuple(n for n in plans if plans[n] != "reuse")
+    starters = {
+        "keycloak": _start_keycloak,
+        "endpoint": _start_endpoint,
+        "lemonldap": _start_lemonldap,
+    }
     try:
         for name in started:
             state.services[name] = starters[name](tools, log)
@@ -319,6 +435,9 @@ def _bring_up(state: State, tools: dict[str, str], deadline: float, log: Log) ->
         _wait_ready("endpoint", fresh.get("endpoint"), account_ok, deadline)
         setup = _start_provisioning(tools, log, deadline) if started else None
         try:
+            if "lemonldap" in plans:
+                lemonldap_ok = lambda: bool(_lemonldap_metadata())  # noqa: E731
+                _wait_ready("lemonldap", fresh.get("lemonldap"), lemonldap_ok, deadline)
             _wait_ready("keycloak", fresh.get("keycloak"), lambda: bool(_descriptor()), deadline)
             if setup is None and not _provisioned():
                 setup = _start_provisioning(tools, log, deadline)
@@ -421,6 +540,9 @@ def status() -> dict[str, str]:
         "keycloak": (KEYCLOAK_PORT, KEYCLOAK_URL, _descriptor() is not None),
         "endpoint": (ENDPOINT_PORT, ENDPOINT_URL, _endpoint_account() == ACCOUNT_ID),
     }
+    if "lemonldap" in _services():
+        healthy = _lemonldap_metadata() is not None
+        checks["lemonldap"] = (rig_lemonldap.PORT, rig_lemonldap.URL, healthy)
     lines = {}
     for name, (port, url, healthy) in checks.items():
         service = state.services.get(name)
@@ -455,6 +577,8 @@ def shell_exports() -> str:
         "ASS_ROLE_ADMIN_ARN": values.role_admin_arn,
         "ASS_TOTP_SECRET_B32": values.totp_secret_b32,
     }
+    for name, url in values.idp_urls.items():
+        names[f"ASS_IDP_URL_{name.upper().replace('-', '_')}"] = url
     return "".join(f"export {key}={shlex.quote(value)}\n" for key, value in names.items())
 
 
@@ -493,7 +617,7 @@ def main(argv: list[str] | None = None) -> int:
             for name, line in lines.items():
                 print(f"{name:12} {line}")
             healthy = lines["provisioned"] == "yes" and all(
-                lines[name].startswith("healthy") for name in SERVICES
+                lines[name].startswith("healthy") for name in _services()
             )
             return 0 if healthy else 1
         else:

@@ -1,14 +1,12 @@
 """What the rig needs on the machine: Java, the CLI tools, and Keycloak itself.
 
-Keycloak's server distribution is downloaded once from Maven Central
-(``org.keycloak:keycloak-quarkus-dist``, checked against Maven's .sha1) into the
-cache and unpacked there. No Maven install is needed: the artifact is a plain
-file at a fixed path of the repository layout.
+Keycloak's server distribution (``org.keycloak:keycloak-quarkus-dist``) is fetched
+once with Maven's own client (``mvn dependency:copy``), so the person's Maven mirrors and
+proxies apply and no repository address is written here, then unpacked into the cache.
 """
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 import shutil
@@ -16,13 +14,12 @@ import subprocess
 import sys
 import tarfile
 import time
-import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
 from rig_state import RigError
 
-MAVEN_REPO = os.environ.get("ASS_RIG_MAVEN_REPO", "https://repo1.maven.org/maven2").rstrip("/")
+MAVEN_HINT = "install it with `apt-get install maven` (or `brew install maven`)"
 JDK_HINT = "install it with `apt-get install openjdk-17-jre-headless` (or run ./dev.sh setup)"
 PIP_HINT = (
     "install the dev dependencies with `./dev.sh setup` (pip install -r requirements_dev.txt)"
@@ -69,60 +66,64 @@ def check_prerequisites(repo: Path) -> dict[str, str]:
 
 
 def ensure_keycloak(cache: Path, version: str, log: Callable[[str], None]) -> Path:
-    """Keycloak's home in the cache, downloaded and unpacked on first use.
+    """Keycloak's home in the cache, fetched with Maven and unpacked on first use.
 
-    Raises RigError when the download fails or does not match Maven's .sha1.
+    Maven's own client fetches the artifact, so the person's Maven settings (mirrors,
+    proxies, credentials) apply, and it checks the repository's checksums (-C).
+    Raises RigError when Maven is missing or the fetch fails.
     """
     home = cache / f"keycloak-{version}"
     if (home / "bin" / "kc.sh").is_file():
         return home
     cache.mkdir(parents=True, exist_ok=True)
-    name = f"keycloak-quarkus-dist-{version}.tar.gz"
-    url = f"{MAVEN_REPO}/org/keycloak/keycloak-quarkus-dist/{version}/{name}"
-    archive = cache / name
-    sha1_file = cache / f"{name}.sha1"
-    if not sha1_file.is_file():
-        _download(f"{url}.sha1", sha1_file)
-    expected = sha1_file.read_text().split()[0].lower()
-    if not archive.is_file() or _sha1(archive) != expected:
-        log(f"downloading Keycloak {version} from {url}")
-        began = time.monotonic()
-        part = cache / f"{name}.part"
-        _download(url, part)
-        if _sha1(part) != expected:
-            part.unlink()
-            raise RigError(f"The download of {url} does not match its .sha1; retry.")
-        part.replace(archive)
-        megabytes = archive.stat().st_size / 1e6
-        log(f"downloaded {megabytes:.0f} MB in {time.monotonic() - began:.1f} s")
+    archive = cache / f"keycloak-quarkus-dist-{version}.tar.gz"
+    if not archive.is_file():
+        _fetch_with_maven(cache, version, archive, log)
     log(f"unpacking {archive.name}")
     staging = cache / f".unpack-{os.getpid()}"
     shutil.rmtree(staging, ignore_errors=True)
     with tarfile.open(archive) as tar:
         if hasattr(tarfile, "data_filter"):
             tar.extractall(staging, filter="data")
-        else:  # Python < 3.11.4; the archive's checksum was verified above
+        else:  # Python < 3.11.4; Maven verified the archive's checksum
             tar.extractall(staging)  # noqa: S202
     (staging / home.name).rename(home)
     shutil.rmtree(staging, ignore_errors=True)
     return home
 
 
-def _download(url: str, target: Path) -> None:
+def _fetch_with_maven(cache: Path, version: str, archive: Path, log: Callable[[str], None]) -> None:
+    mvn = shutil.which("mvn")
+    if not mvn:
+        raise RigError(f"Maven (mvn) fetches Keycloak and was not found; {MAVEN_HINT}.")
+    artifact = f"org.keycloak:keycloak-quarkus-dist:{version}:tar.gz"
+    log(f"fetching Keycloak {version} with Maven ({artifact})")
+    began = time.monotonic()
+    staging = cache / f".fetch-{os.getpid()}"
+    shutil.rmtree(staging, ignore_errors=True)
     try:
-        with urllib.request.urlopen(url, timeout=60) as resp, target.open("wb") as out:
-            shutil.copyfileobj(resp, out, 1 << 20)
-    except OSError as err:
-        target.unlink(missing_ok=True)
-        raise RigError(
-            f"Could not download {url} ({err}); check the network, "
-            "or set ASS_RIG_MAVEN_REPO to a Maven Central mirror."
-        ) from err
-
-
-def _sha1(path: Path) -> str:
-    digest = hashlib.sha1()  # noqa: S324 - Maven Central publishes .sha1 checksums
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+        done = subprocess.run(
+            [
+                *(mvn, "-q", "-B", "-C", "dependency:copy"),
+                f"-Dartifact={artifact}",
+                f"-DoutputDirectory={staging}",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=900,
+            check=False,
+        )
+        fetched = staging / archive.name
+        if done.returncode != 0 or not fetched.is_file():
+            tail = "\n".join((done.stdout + done.stderr).strip().splitlines()[-10:])
+            raise RigError(
+                f"Maven could not fetch {artifact} (exit {done.returncode}); check the network "
+                f"or your Maven settings (~/.m2/settings.xml mirrors and proxies):\n{tail}"
+            )
+        fetched.replace(archive)
+    except subprocess.TimeoutExpired as err:
+        raise RigError(f"Maven did not fetch {artifact} within 15 minutes; retry.") from err
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    megabytes = archive.stat().st_size / 1e6
+    log(f"fetched {megabytes:.0f} MB in {time.monotonic() - began:.1f} s")

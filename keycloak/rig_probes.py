@@ -69,13 +69,23 @@ def endpoint_account(port: int) -> str | None:
     return found.group(1).decode() if found else None
 
 
-def provisioned(keycloak_port: int, realm: str, port: int, bucket: str, provider_arn: str) -> bool:
-    """True when bucket, roles and a SAML provider with Keycloak's current key exist."""
-    certs = re.findall(rb"X509Certificate>([^<]+)<", descriptor(keycloak_port, realm) or b"")
-    query = f"Action=GetSAMLProvider&SAMLProviderArn={provider_arn}&Version=2010-05-08"
-    status, body = aws(port, "iam", query)
-    if status != 200 or not certs or not all(cert in body for cert in certs):
-        return False
+def metadata(url: str) -> bytes | None:
+    """SAML metadata at ``url`` (an IdP of the rig on this machine), or None."""
+    status, body = http("GET", url.replace("//localhost:", f"//{HOST}:", 1))
+    return body if status == 200 and b"EntityDescriptor" in body else None
+
+
+def provisioned(providers: dict[str, str], port: int, bucket: str) -> bool:
+    """True when bucket, roles and each SAML provider with its IdP's current keys exist.
+
+    ``providers`` maps each provider's ARN to its IdP's metadata URL.
+    """
+    for provider_arn, metadata_url in providers.items():
+        certs = re.findall(rb"X509Certificate>([^<]+)<", metadata(metadata_url) or b"")
+        query = f"Action=GetSAMLProvider&SAMLProviderArn={provider_arn}&Version=2010-05-08"
+        status, body = aws(port, "iam", query)
+        if status != 200 or not certs or not all(cert in body for cert in certs):
+            return False
     for role in ("Role.User", "Role.Admin"):
         if aws(port, "iam", f"Action=GetRole&RoleName={role}&Version=2010-05-08")[0] != 200:
             return False

@@ -1,10 +1,17 @@
 """Sign in at the identity provider in the browser until the capture proxy has the assertion.
 
-With autofill on, every page is scanned (one script round trip) for visible username,
-password and one-time-code fields, found by type, autocomplete, name/id and label, never
-by one vendor's element ids. What is present is filled and submitted, page after page,
-until the capture, an error shown by the IdP, or the deadline. With autofill off, the
-person types in a visible browser and we only wait.
+With autofill on, every page is scanned (one script round trip, scan.js) for visible
+username, password and one-time-code fields, read as a person reads them: by the words next
+to each field (label, accessible name, placeholder, the text just before it, the page's
+heading), with autocomplete, type, name and id only as weaker evidence, never by one
+vendor's element ids. What is present is filled and submitted, page after page, until the
+capture, an error shown by the IdP, or the deadline. A submit the page ignores (no request,
+no change, no navigation) is tried a second way: Enter in the field, then the form's own
+submit. Pages without fields: a choice of second-factor methods gets a one-time code when
+one can be given, else a push; a page whose only action is an affirmative one ("Continue",
+"OK") is pressed once it has settled; any other page is announced (with the number to
+match, if one is shown) and waited for. With autofill off, the person types in a visible
+browser and we only wait.
 
 Rules kept for the person's account: the password is asked for at most once and submitted
 at most once per run (lockout policies count attempts); the IdP's own error text is shown
@@ -36,6 +43,16 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 BROWSER_CLOSED = "The browser was closed before sign-in finished."
+
+
+class NeedsHandOver(SignInError):
+    """Headless autofill cannot finish this page; the person can, in a visible window."""
+
+
+# Pages where the person acts elsewhere (a phone): waiting is right, a new window is not.
+_ELSEWHERE = ("approve", "notification", "push", "your phone", "on your device")
+# Pages only the person can get past in a browser they see.
+_PERSON_ONLY = ("security key", "passkey", "webauthn", "captcha", "robot", "touch your", "fido")
 # Where no event exists (the DOM), the page is polled at this interval.
 _POLL = 0.15
 # A page without fields must stay unchanged this long before its text counts as an
@@ -47,6 +64,13 @@ _MAX_SAME_STEP = 3
 # A filled username step still on screen this long after our submit is submitted again
 # (before that, it is a single-page app still moving to its next step).
 _RESUBMIT_AFTER = 5.0
+# A submit after which the page did nothing at all (no request, no DOM change, no
+# navigation) for this long is tried the next way: click, Enter, the form's own submit.
+_IGNORED_AFTER = 2.0
+_SUBMIT_WAYS = ("click", "enter", "form")
+# A password field emptied on the same page without any message: an XHR sign-in on its way
+# to a script redirect, or a silent refusal; after this long it counts as asked again.
+_CLEARED_GRACE = 5.0
 
 # Fragments of WebDriver errors that mean the window or the whole browser is gone.
 _CLOSED_MARKERS = (
@@ -94,6 +118,14 @@ class _Page:
     submit: WebElement | None
     errors: list[str]
     text: str
+    heading: str = ""
+    method_code: WebElement | None = None
+    method_push: WebElement | None = None
+    lone: WebElement | None = None
+    lone_text: str = ""
+    match_number: str = ""
+    activity: int = 0
+    frames: list[WebElement] = field(default_factory=list)
 
     @classmethod
     def from_script(cls, raw: dict[str, Any]) -> _Page:
@@ -113,7 +145,27 @@ class _Page:
             submit=raw.get("submit"),
             errors=[printable(str(e)) for e in raw.get("errors") or []],
             text=printable(str(raw.get("text") or "")),
+            heading=printable(str(raw.get("heading") or "")),
+            method_code=raw.get("methodCode"),
+            method_push=raw.get("methodPush"),
+            lone=raw.get("lone"),
+            lone_text=printable(str(raw.get("loneText") or "")),
+            match_number=printable(str(raw.get("matchNumber") or "")),
+            activity=int(raw.get("activity") or 0),
+            frames=list(raw.get("frames") or []),
         )
+
+
+@dataclass
+class _Pending:
+    """A submit whose effect is not seen yet."""
+
+    doc: str
+    activity: int
+    since: float
+    ways: list[str]
+    target: WebElement | None
+    control: WebElement | None
 
 
 @dataclass
@@ -127,6 +179,7 @@ class _Run:
     username: str | None = None
     password: str | None = field(default=None, repr=False)
     submitted: bool = False
+    submitted_kinds: set[str] = field(default_factory=set)  # username, password, otp
     password_doc: str | None = None
     otp_submits: int = 0
     pending_code: str | None = field(default=None, repr=False)  # asked, not yet submitted
@@ -138,6 +191,11 @@ class _Run:
     last_origin: str = ""  # of the last page shown before AWS's sign-in page ("": none)
     quiet_since: tuple[str, str, float] | None = None
     last_page: _Page | None = None
+    # Our last submit, to try it another way if the page ignores it: the page's document,
+    # its activity count right before, when, the ways tried, the field and the control.
+    pending: _Pending | None = None
+    pressed: set[str] = field(default_factory=set)  # field-less pages' controls we pressed
+    in_frame: bool = False  # the driver is switched into a frame of the page
 
     def get_username(self) -> str:
         if self.username is None:
@@ -159,8 +217,13 @@ def fill_forms(
     autofill: bool,
     timeout: float,
     debug_dir: Path | None = None,
+    hand_over_after: float | None = None,
 ) -> str:
     """Open ``start_url`` and sign in until the proxy captures the SAMLResponse; return it.
+
+    With ``hand_over_after``, a page without fields that stays unchanged that long (at
+    once for a security key, passkey or captcha page; never for a push page) raises
+    NeedsHandOver, so the caller can reopen the sign-in where the person sees it.
 
     Raises SignInError with the IdP's own error text, on timeout (naming the page it was
     stuck on; with ``debug_dir`` the page source is saved there, 0600, and its path given),
@@ -185,6 +248,7 @@ def fill_forms(
                 raise _stuck(driver, proxy, run, timeout, debug_dir)
             if autofill:
                 _autofill_step(driver, proxy, run, deadline)
+                _check_hand_over(run, hand_over_after)
             else:
                 _check_open(driver)
                 _note_origin(run, driver.current_url)
@@ -245,7 +309,7 @@ def _result(proxy: CaptureProxy) -> str:
 
 def _autofill_step(driver: WebDriver, proxy: CaptureProxy, run: _Run, deadline: float) -> None:
     """Scan the page once and do what it asks for: fill, submit, report or wait."""
-    page = _scan(driver)
+    page = _scan(driver, run)
     if page is None:
         return
     run.last_page = page
@@ -253,7 +317,7 @@ def _autofill_step(driver: WebDriver, proxy: CaptureProxy, run: _Run, deadline: 
     unreachable = _unreachable(proxy, page.url)
     if unreachable and page.title.startswith("502"):
         raise SignInError(unreachable)
-    if page.errors and run.submitted:
+    if page.errors and _answers_our_submit(run, page):
         # An error beside a password field after our password submit: the IdP refused it.
         refused = run.password_doc is not None and bool(page.passwords)
         raise (WrongPassword if refused else SignInError)(" ".join(page.errors))
@@ -264,11 +328,16 @@ def _autofill_step(driver: WebDriver, proxy: CaptureProxy, run: _Run, deadline: 
             "The identity provider asks for more than one password (a password change?); "
             f"finish that in a visible browser first. The page says: {page.text}"
         )
+    if _submit_ignored(run, page):
+        _submit_another_way(driver, run)
+        return
     if page.passwords and run.password_doc is not None:
-        if page.doc != run.password_doc or page.password_empty:
+        if page.doc != run.password_doc:
             # The password field is back after our password submit: the IdP refused it.
             raise WrongPassword(_error_after_password(driver, page, deadline))
-        return  # our submit is still in flight
+        if page.password_empty and time.monotonic() - run.last_submit[1] > _CLEARED_GRACE:
+            raise WrongPassword(_error_after_password(driver, page, deadline))
+        return  # our submit is still in flight (an XHR sign-in may have emptied the field)
     if page.otp is not None and page.otp_value and page.doc == run.otp_doc:
         return  # our code is still in flight
     from selenium.common.exceptions import (
@@ -293,6 +362,8 @@ def _autofill_step(driver: WebDriver, proxy: CaptureProxy, run: _Run, deadline: 
         if _settled(run, page) and page.errors and not run.submitted:
             # An error page with nothing to fill (e.g. a misconfigured IdP link): say so now.
             raise SignInError(_error_page(page))
+        if _press_when_settled(driver, run, page):
+            return
         _announce_when_settled(run, page)
 
 
@@ -317,6 +388,28 @@ def _may_type_here(driver: WebDriver, proxy: CaptureProxy, run: _Run, page: _Pag
         run.approved.add(current)
     proxy.allow_origin(current)  # its post of the assertion is this sign-in's
     return True
+
+
+def _answers_our_submit(run: _Run, page: _Page) -> bool:
+    """Whether error text on this page can be the IdP's answer to something we sent.
+
+    It can on the page we submitted, on a page without fields, and on a page that asks
+    again for what we already sent. A new page asking for something new only shows hints
+    about its own empty fields (say, "Please fill out this field." when its stylesheet did
+    not hide them): nothing of ours was refused yet.
+    """
+    if not run.submitted:
+        return False
+    if page.doc == run.last_submit[0]:
+        return True
+    asks = set()
+    if page.user is not None:
+        asks.add("username")
+    if page.passwords:
+        asks.add("password")
+    if page.otp is not None:
+        asks.add("otp")
+    return not asks or bool(asks & run.submitted_kinds)
 
 
 def _refuse_unencrypted(url: str) -> None:
@@ -403,7 +496,7 @@ def _submit(driver: WebDriver, run: _Run, page: _Page, filled: list[str]) -> Non
             f"The sign-in page did not move on after {_MAX_SAME_STEP} tries. "
             f"The page says: {page.text}"
         )
-    driver.execute_script(_MARK_SEEN_JS)
+    activity = int(driver.execute_script(_MARK_SEEN_JS) or 0)
     target = page.otp if "otp" in filled else page.passwords[0] if page.passwords else page.user
     clicked = False
     if page.submit is not None:
@@ -418,7 +511,10 @@ def _submit(driver: WebDriver, run: _Run, page: _Page, filled: list[str]) -> Non
         target.send_keys(Keys.ENTER)
     logger.debug("submitted %s on %s", step, _display_url(page.url))
     run.submitted = True
+    run.submitted_kinds.update(filled)
     run.last_submit = (page.doc, time.monotonic())
+    ways = ["click"] if clicked else ["click", "enter"]
+    run.pending = _Pending(page.doc, activity, time.monotonic(), ways, target, page.submit)
     if "password" in filled:
         run.password_doc = page.doc
     if "otp" in filled:
@@ -426,12 +522,119 @@ def _submit(driver: WebDriver, run: _Run, page: _Page, filled: list[str]) -> Non
         run.pending_code = None  # a code is good for one submit
 
 
+def _submit_ignored(run: _Run, page: _Page) -> bool:
+    """Whether the page has done nothing at all since our last submit, for a while."""
+    pending = run.pending
+    if pending is None or pending.doc != page.doc:
+        run.pending = None
+        return False
+    if page.activity != pending.activity or page.errors:
+        run.pending = None  # it reacted: a request, a change, a message
+        return False
+    return time.monotonic() - pending.since >= _IGNORED_AFTER
+
+
+def _submit_another_way(driver: WebDriver, run: _Run) -> None:
+    """The page ignored our submit: press Enter in the field, then submit its form directly.
+
+    Nothing was sent the first time (no request, no change), so this is not a second
+    submission of the password.
+    """
+    from selenium.webdriver.common.keys import Keys
+
+    pending = run.pending
+    remaining = [way for way in _SUBMIT_WAYS if pending and way not in pending.ways]
+    if pending is None or not remaining or pending.target is None:
+        run.pending = None  # out of ways: the timeout names the page
+        return
+    way = remaining[0]
+    activity = int(driver.execute_script(_MARK_SEEN_JS) or 0)
+    logger.debug("the page ignored the submit; trying %s", way)
+    if way == "enter":
+        pending.target.send_keys(Keys.ENTER)
+    else:
+        driver.execute_script(_FORM_SUBMIT_JS, pending.target)
+    pending.ways.append(way)
+    pending.activity, pending.since = activity, time.monotonic()
+    run.last_submit = (pending.doc, time.monotonic())
+
+
+# The field's form, submitted as its submit button would (requestSubmit runs the page's
+# submit handlers and validation); a form without one is submitted plainly.
+_FORM_SUBMIT_JS = """
+const form = arguments[0].form || arguments[0].closest('form');
+if (!form) return false;
+if (form.requestSubmit) form.requestSubmit(); else form.submit();
+return true;
+"""
+
+
+def _press_when_settled(driver: WebDriver, run: _Run, page: _Page) -> bool:
+    """On a settled page without fields, press what a careful person would; True if pressed.
+
+    - A choice of second-factor methods: a one-time code when one can be given (a person
+      at the terminal, or --mfa-code), else a push notification.
+    - A page whose only action is an affirmative one ("Continue", "OK", "Next"): nothing is
+      asked and nothing is granted, so it is pressed, once per page text.
+    Anything else (a real question, e.g. "Stay signed in? Yes / No", consent) is not answered.
+    """
+    if not _settled(run, page):
+        return False
+    choice = None
+    if page.method_code is not None and _can_give_code(run.prompter):
+        choice = (page.method_code, "a one-time code")
+    elif page.method_push is not None:
+        choice = (page.method_push, "a push notification")
+    elif page.lone is not None:
+        choice = (page.lone, f'"{page.lone_text}"')
+    key = f"{page.doc}:{page.text}"
+    if choice is None or key in run.pressed:
+        return False
+    run.pressed.add(key)
+    step = f"press:{page.text}"
+    run.step_counts[step] = run.step_counts.get(step, 0) + 1
+    if run.step_counts[step] > _MAX_SAME_STEP:
+        return False
+    element, what = choice
+    logger.debug("pressing %s on %s", what, _display_url(page.url))
+    if element is page.method_code or element is page.method_push:
+        run.prompter.info(f"The identity provider offers several ways to confirm; using {what}.")
+    driver.execute_script(_MARK_SEEN_JS)
+    element.click()
+    run.quiet_since = None
+    return True
+
+
+def _check_hand_over(run: _Run, after: float | None) -> None:
+    """Raise NeedsHandOver when the settled field-less page needs the person (see fill_forms)."""
+    page = run.last_page
+    if after is None or page is None or run.quiet_since is None:
+        return
+    if page.user is not None or page.otp is not None or page.passwords:
+        return
+    if run.quiet_since[:2] != (page.doc, page.text):
+        return
+    text = f"{page.title} {page.text}".lower()
+    if any(word in text for word in _ELSEWHERE):
+        return
+    quiet = time.monotonic() - run.quiet_since[2]
+    person_only = any(word in text for word in _PERSON_ONLY)
+    if quiet >= (_SETTLE if person_only else after):
+        raise NeedsHandOver(f'the page "{page.title or page.heading}" needs you')
+
+
+def _can_give_code(prompter: Prompter) -> bool:
+    """Whether a one-time code can be had (a prompter without the question: assume so)."""
+    check = getattr(prompter, "can_give_code", None)
+    return bool(check()) if callable(check) else True
+
+
 def _error_after_password(driver: WebDriver, page: _Page, deadline: float) -> str:
     """The password field is back after we submitted it: find the IdP's reason, briefly."""
     until = min(deadline, time.monotonic() + _ERROR_GRACE)
     while not page.errors and time.monotonic() < until:
         time.sleep(_POLL)
-        page = _scan(driver) or page
+        page = _scan(driver) or page  # in the frame the password was in, if any
     if page.errors:
         return " ".join(page.errors)
     return (
@@ -456,25 +659,53 @@ def _announce_when_settled(run: _Run, page: _Page) -> None:
     """Tell the person what a waiting page (push, number matching) asks, once per text."""
     if page.text and page.text not in run.announced and _settled(run, page):
         run.announced.add(page.text)
+        if page.match_number and page.match_number not in run.announced:
+            run.announced.add(page.match_number)
+            run.prompter.info(f">>> Number to match on your device: {page.match_number} <<<")
         run.prompter.info(page.text)
 
 
-def _scan(driver: WebDriver) -> _Page | None:
-    """Scan the current page; None while it is between documents (navigation in flight)."""
+def _scan(driver: WebDriver, run: _Run | None = None) -> _Page | None:
+    """Scan the current page; None while it is between documents (navigation in flight).
+
+    With ``run``, the scan starts from the top document, and a page without fields of its
+    own is scanned inside each of its visible frames: the driver stays in the first frame
+    that has fields, so filling and submitting happen there.
+    """
     from selenium.common.exceptions import (
         JavascriptException,
+        NoSuchFrameException,
         StaleElementReferenceException,
         TimeoutException,
     )
 
+    skipped = (
+        JavascriptException,
+        NoSuchFrameException,
+        StaleElementReferenceException,
+        TimeoutException,
+    )
     try:
+        if run is not None and run.in_frame:
+            driver.switch_to.default_content()
+            run.in_frame = False
         raw = driver.execute_script(_SCAN_JS)
-    except (JavascriptException, StaleElementReferenceException, TimeoutException) as exc:
+        if not isinstance(raw, dict):
+            return None
+        page = _Page.from_script(raw)
+        for frame in page.frames if run is not None else []:
+            driver.switch_to.frame(frame)
+            inner = driver.execute_script(_SCAN_JS)
+            if isinstance(inner, dict):
+                framed = _Page.from_script(inner)
+                if framed.user is not None or framed.passwords or framed.otp is not None:
+                    run.in_frame = True  # type: ignore[union-attr]
+                    return framed
+            driver.switch_to.default_content()
+    except skipped as exc:
         logger.debug("page scan skipped: %s", _first_line(exc))
         return None
-    if not isinstance(raw, dict):
-        return None
-    return _Page.from_script(raw)
+    return page
 
 
 def _check_open(driver: WebDriver) -> None:

@@ -8,14 +8,14 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from awscli_saml_sso import timing
-from awscli_saml_sso.browser.autofill import fill_forms
+from awscli_saml_sso.browser.autofill import NeedsHandOver, fill_forms
 from awscli_saml_sso.browser.ca import cert_path, ensure_ca
-from awscli_saml_sso.browser.discovery import resolve_browser
+from awscli_saml_sso.browser.discovery import BrowserSpec, resolve_browser
 from awscli_saml_sso.browser.launch import open_browser
 from awscli_saml_sso.browser.proxy import CaptureProxy, free_loopback_port
 from awscli_saml_sso.model import Prompter
@@ -28,6 +28,9 @@ log = logging.getLogger(__name__)
 
 HEADLESS_TIMEOUT = 120.0
 VISIBLE_TIMEOUT = 300.0
+# A headless page without fields that stays the same this long, and is not a page where the
+# person acts elsewhere (a push), is handed over to the person in a visible window.
+HAND_OVER_AFTER = 15.0
 
 
 @dataclass(frozen=True)
@@ -45,6 +48,7 @@ class BrowserPlan:
     router: Router | None = None  # the upstream proxy rule; None: always direct
     upstream_ca: Path | None = None  # CAs for the IdP's TLS (network.ca_bundle)
     integrated_auth: tuple[str, ...] = ()  # hosts that may get a Kerberos ticket
+    hand_over: bool = False  # a stuck headless sign-in reopens in a visible window
 
     @property
     def time_limit(self) -> float:
@@ -100,8 +104,39 @@ def capture_assertion(url: str, plan: BrowserPlan, prompter: Prompter) -> Captur
             proxy = start_proxy(
                 plan.ca_dir, lifetimes, router=plan.router, upstream_ca=plan.upstream_ca
             )
+        hand_over = plan.hand_over and plan.autofill and not plan.visible
+        try:
+            saml_response, cookies = _sign_in(
+                url, plan, prompter, spec, proxy, lifetimes, hand_over
+            )
+        except NeedsHandOver as stuck:
+            # The headless browser is closed (its profile is free again); the person
+            # finishes in a window on the same profile, autofill still doing what it can.
+            prompter.info(
+                f"Autofill cannot finish this sign-in ({stuck}); a browser window opens "
+                "for you to finish it there."
+            )
+            visible = replace(plan, visible=True, hand_over=False)
+            saml_response, cookies = _sign_in(url, visible, prompter, spec, proxy, lifetimes, False)
+        teardown_started = timing.now()
+    timing.record("browser teardown", teardown_started)
+    return Capture(saml_response, spec.name, cookies)
+
+
+def _sign_in(
+    url: str,
+    plan: BrowserPlan,
+    prompter: Prompter,
+    spec: BrowserSpec,
+    proxy: CaptureProxy,
+    lifetimes: contextlib.ExitStack,
+    hand_over: bool,
+) -> tuple[str, tuple[dict[str, Any], ...]]:
+    """One browser (closed on NeedsHandOver, else with `lifetimes`) and the form-filling loop;
+    the SAMLResponse and the browser's cookies at the capture."""
+    with contextlib.ExitStack() as browser:
         with timing.span("browser start"):
-            driver = lifetimes.enter_context(
+            driver = browser.enter_context(
                 open_browser(
                     spec,
                     headless=not plan.visible,
@@ -123,11 +158,11 @@ def capture_assertion(url: str, plan: BrowserPlan, prompter: Prompter) -> Captur
                 autofill=plan.autofill,
                 timeout=plan.time_limit,
                 debug_dir=plan.debug_dir,
+                hand_over_after=HAND_OVER_AFTER if hand_over else None,
             )
         cookies = browser_cookies(driver)
-        teardown_started = timing.now()
-    timing.record("browser teardown", teardown_started)
-    return Capture(saml_response, spec.name, cookies)
+        lifetimes.push(browser.pop_all())  # success: the browser closes with the proxy
+    return saml_response, cookies
 
 
 def browser_cookies(driver: WebDriver) -> tuple[dict[str, Any], ...]:

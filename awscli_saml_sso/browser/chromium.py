@@ -33,6 +33,7 @@ from awscli_saml_sso.browser.discovery import (
 from awscli_saml_sso.browser.profile import allow_negotiate, locked_profile
 from awscli_saml_sso.errors import SignInError, UsageError
 from awscli_saml_sso.limits import TimeLimitExceeded, call_with_time_limit
+from awscli_saml_sso.model import display_available
 
 if TYPE_CHECKING:
     from selenium.webdriver.remote.webdriver import WebDriver
@@ -176,7 +177,7 @@ def open_browser(
         raise BrowserNotFound(UNSUPPORTED[spec.name])
     sandbox_arguments()  # as root without the opt-in: refuse before anything starts
     if not headless and sys.platform.startswith("linux"):
-        if not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+        if not display_available():
             raise UsageError(
                 "a visible browser (--show-browser, --use-browser) needs a display, and "
                 "neither DISPLAY nor WAYLAND_DISPLAY is set; sign in headless instead"

@@ -48,6 +48,8 @@ class TerminalPrompter:
         supplied = self.opts.env.get("ASS_PASSWORD")
         if supplied:
             return supplied
+        if self.typed_password is not None:
+            return self.typed_password  # the same sign-in, begun again (a hand-over)
         user = self.username()
         if self.opts.use_stored or not self.ui.interactive:
             try:
@@ -70,6 +72,11 @@ class TerminalPrompter:
         if hint:
             self.ui.info(hint)
         return self.ui.ask("MFA code").strip()
+
+    def can_give_code(self) -> bool:
+        """Whether mfa_code() can answer: a code was given, or a person can type one."""
+        given = self.opts.mfa_code or self.opts.env.get("ASS_MFA_CODE")
+        return bool(given and not self._mfa_used) or self.ui.interactive
 
     def info(self, message: str) -> None:
         self.ui.info(message)
