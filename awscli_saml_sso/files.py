@@ -277,6 +277,23 @@ def locked(path: Path, *, timeout: float = 30.0) -> Iterator[None]:
         lock.release()
 
 
+def remove_file(path: Path, *, retry: float = REPLACE_RETRY) -> None:
+    """Remove the file (or link) `path` (nothing to do if it is missing), retrying for
+    `retry` seconds while another process holds it (Windows). Raises LocalFileError."""
+    deadline = time.monotonic() + retry
+    while True:
+        try:
+            path.unlink(missing_ok=True)
+            return
+        except OSError as error:
+            if time.monotonic() >= deadline:
+                raise LocalFileError(
+                    f"Cannot remove {path} ({_why(error)}). Close the program still using it "
+                    "(a browser?) and remove it by hand."
+                ) from None
+        time.sleep(0.05)
+
+
 def remove_tree(path: Path, *, retry: float = REPLACE_RETRY) -> None:
     """Remove the directory `path` and all it holds (nothing to do if it is missing).
 

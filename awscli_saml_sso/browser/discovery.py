@@ -100,7 +100,9 @@ _ALIASES = {
     "microsoft-edge": "edge",
     "firefox-esr": "firefox",
 }
-_DRIVER_HINTS = {"firefox": "Install geckodriver (`cargo install --locked geckodriver`)"}
+_DRIVER_HINTS = {
+    "firefox": "Install it with `cargo install --locked geckodriver`, or pass --driver-path"
+}
 # Browsers recognised but not driven; empty since Firefox is supported.
 UNSUPPORTED: dict[str, str] = {}
 _DOWNLOAD_TIMEOUT = 60.0

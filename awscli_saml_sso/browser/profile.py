@@ -5,12 +5,11 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 from awscli_saml_sso.errors import LocalFileError, SignInError
-from awscli_saml_sso.files import atomic_write, ensure_private_dir, locked
+from awscli_saml_sso.files import atomic_write, ensure_private_dir, locked, remove_file, remove_tree
 
 logger = logging.getLogger(__name__)
 
@@ -79,7 +78,8 @@ def allow_negotiate(profile_dir: Path) -> None:
 def clear_profile(profile_dir: Path, wait: float, *, remove: bool = False) -> None:
     """Empty the profile (cookies, sessions, cache) while holding its lock, so a browser of
     another run on it is never pulled from under its feet; with `remove`, the emptied
-    directory goes too. Raises SignInError when another run keeps it for `wait` seconds.
+    directory goes too. Raises SignInError when another run keeps it for `wait` seconds, and
+    LocalFileError naming what is left when files stay held (Windows: a closing browser).
     """
     if not profile_dir.is_dir():
         return
@@ -89,9 +89,9 @@ def clear_profile(profile_dir: Path, wait: float, *, remove: bool = False) -> No
             if entry.name == lock_name:
                 continue
             if entry.is_dir() and not entry.is_symlink():
-                shutil.rmtree(entry, ignore_errors=True)
+                remove_tree(entry)
             else:
-                entry.unlink(missing_ok=True)
+                remove_file(entry)
     if remove:
         # The lock is released: a run that starts now recreates the profile from nothing.
         (profile_dir / lock_name).unlink(missing_ok=True)

@@ -21,6 +21,7 @@ from awscli_saml_sso.browser import firefox
 from awscli_saml_sso.browser.ca import cert_path, ensure_ca
 from awscli_saml_sso.browser.discovery import BrowserNotFound, BrowserSpec, resolve_browser
 from awscli_saml_sso.browser.proxy import CaptureProxy
+from awscli_saml_sso.model import origin_of
 
 pytestmark = pytest.mark.browser
 
@@ -37,6 +38,14 @@ def firefox_spec() -> BrowserSpec:
 def idp() -> Iterator[FakeIdP]:
     with FakeIdP() as server:
         yield server
+
+
+@pytest.fixture
+def capture(proxy: CaptureProxy, idp: FakeIdP) -> CaptureProxy:
+    """The module's proxy, reset, taking the fake IdP's posts (an origin of this sign-in)."""
+    proxy.reset()
+    proxy.allow_origin(origin_of(idp.url("/")))
+    return proxy
 
 
 def wait_for(predicate: Callable[[], bool], timeout: float = 60.0) -> None:
@@ -176,6 +185,7 @@ def test_without_certutil_a_provisioning_session_imports_the_ca_once(
     stamp = profile / "awscli_saml_sso-ca.sha256"
     first = stamp.stat().st_mtime_ns
     capture.reset()
+    capture.allow_origin(origin_of(idp.url("/")))
     sign_in()
     assert stamp.stat().st_mtime_ns == first  # the profile and CA were known: no provisioning
     assert browser_processes(profile) == []

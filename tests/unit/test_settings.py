@@ -112,7 +112,7 @@ def test_a_profile_still_held_is_reported_not_silently_kept(sandbox: Sandbox) ->
     finally:
         subprocess.run(["chattr", "-i", str(held)], check=True)
     assert removed.returncode == 7, removed.stderr
-    assert f"Cannot remove {held.parent.parent}: 2 file(s) are still in it" in removed.stderr
+    assert f"Cannot remove {held.parent}: 1 file(s) are still in it" in removed.stderr
     assert "Traceback" not in removed.stderr
     assert cleaned.returncode == 7 and "Cannot remove" in cleaned.stderr
     assert sandbox.run(["idp", "list"]).stdout.strip() == ""
