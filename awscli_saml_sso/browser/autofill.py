@@ -229,6 +229,8 @@ def fill_forms(
     stuck on; with ``debug_dir`` the page source is saved there, 0600, and its path given),
     and when the browser is closed before the capture.
     """
+    from selenium.common.exceptions import UnexpectedAlertPresentException
+
     deadline = time.monotonic() + timeout
     run = _Run(prompter)
     home = origin_of(start_url)
@@ -246,12 +248,15 @@ def fill_forms(
                 raise SignInError(proxy.fatal_error)
             if time.monotonic() >= deadline:
                 raise _stuck(driver, proxy, run, timeout, debug_dir)
-            if autofill:
-                _autofill_step(driver, proxy, run, deadline)
-                _check_hand_over(run, hand_over_after)
-            else:
-                _check_open(driver)
-                _note_origin(run, driver.current_url)
+            try:
+                if autofill:
+                    _autofill_step(driver, proxy, run, deadline)
+                    _check_hand_over(run, hand_over_after)
+                else:
+                    _check_open(driver)
+                    _note_origin(run, driver.current_url)
+            except UnexpectedAlertPresentException as exc:
+                _dialog_dismissed(run, exc.alert_text)
             proxy.captured.wait(_POLL)
     except SignInError:
         if proxy.captured.is_set():  # the capture won the race against a closing page
@@ -265,6 +270,17 @@ def fill_forms(
         if _is_closed(exc):
             raise SignInError(BROWSER_CLOSED) from exc
         raise SignInError(f"The browser failed during sign-in: {_first_line(exc)}") from exc
+
+
+def _dialog_dismissed(run: _Run, text: str | None) -> None:
+    """A page's own dialog (alert, confirm, prompt) was open: the driver closed it as
+    Cancel would (a prompt then gives the page no answer, so it takes its own default) and
+    the sign-in goes on; what the dialog said is told, so an IdP message shown that way is
+    not lost."""
+    said = printable(text or "").strip()
+    logger.debug("the page's dialog was closed: %s", said)
+    if said:
+        run.prompter.info(f'The page showed a dialog, closed without an answer: "{said}"')
 
 
 def _check_posts(proxy: CaptureProxy, run: _Run) -> None:
