@@ -23,7 +23,7 @@ from pathlib import Path
 from awscli_saml_sso.aws import config_files
 from awscli_saml_sso.browser.discovery import DRIVERS, find_browsers
 from awscli_saml_sso.errors import AssError
-from awscli_saml_sso.idp.passwords import KeyringUnavailable, get_password
+from awscli_saml_sso.idp.passwords import KeyringUnavailable, get_password, os_keyring
 from awscli_saml_sso.idp.store import Settings
 from awscli_saml_sso.limits import TimeLimitExceeded, call_with_time_limit
 from awscli_saml_sso.model import IdentityProvider
@@ -124,7 +124,9 @@ def browsers(driver_path: Path | None) -> Iterator[Check]:
             )
             continue
         driver_version = _version(driver)
-        same = _major(version) == _major(driver_version)
+        # Chromium's drivers share the browser's major version; geckodriver has its own
+        # numbering and drives every supported Firefox.
+        same = spec.name == "firefox" or _major(version) == _major(driver_version)
         yield Check(
             f"driver {spec.name}",
             "ok" if same else "fail",
@@ -144,7 +146,8 @@ def keyring() -> Iterator[Check]:
         yield Check("keyring", "fail", str(exc))
         return
     spent = time.monotonic() - began
-    backend = type(keyring_module.get_keyring())
+    # The back end the tool really uses: an OS keyring, the chainer's OS member included.
+    backend = type(os_keyring(keyring_module.get_keyring()))
     status = "ok" if spent < 2 else "warn"
     yield Check(
         "keyring",

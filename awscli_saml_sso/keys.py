@@ -75,15 +75,19 @@ def cache_path(
     return cache_dir / f"{nickname}-{digest}.json"
 
 
-#: The refresh window never exceeds this share of the keys' lifetime: with a SessionDuration
-#: at or under the window, keys would otherwise be stale at birth and every call would sign in.
+#: The default refresh window never exceeds this share of the keys' lifetime: with a
+#: SessionDuration at or under the window, keys would otherwise be stale at birth and every
+#: call would sign in.
 MAX_WINDOW_SHARE = 0.5
 
 
 def refresh_window(min_remaining: int, lifetime: timedelta | None) -> timedelta:
-    """How long before expiry cached keys count as stale: `min_remaining` seconds, clamped
-    to a share of the keys' lifetime when that is known."""
+    """How long before expiry cached keys count as stale: `min_remaining` seconds; the
+    default window is clamped to a share of the keys' lifetime when that is known (a window
+    the person chose with --min-remaining is honoured as given)."""
     window = timedelta(seconds=min_remaining)
+    if min_remaining != DEFAULT_MIN_REMAINING:
+        return window
     if lifetime is not None and lifetime > timedelta(0):
         window = min(window, lifetime * MAX_WINDOW_SHARE)
     return window

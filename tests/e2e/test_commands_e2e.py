@@ -92,9 +92,13 @@ def test_chained_sign_in_is_clamped_to_an_hour_and_works(sandbox: Sandbox, rig: 
         rig, keys["aws_access_key_id"], keys["aws_secret_access_key"], keys["aws_session_token"]
     )
     assert arn.endswith(":assumed-role/Role.Chained/aws_admin")
-    # Still valid: the chained profile is kept when the same chain is asked for again.
+    # Still valid: the chained profile is kept when the same chain is asked for again (at
+    # the same STS endpoint: an emulator's keys never count for AWS).
     again = sandbox.run(
-        ["--role-arn", rig.role_admin_arn, "--chain-role-arn", chained_arn(rig), "--no-prompt"]
+        [
+            *("--role-arn", rig.role_admin_arn, "--chain-role-arn", chained_arn(rig)),
+            *("--endpoint-url", rig.endpoint_url, "--no-prompt"),
+        ]
     )
     assert again.returncode == 0, again.stderr
     assert "still holds valid credentials" in again.stdout

@@ -75,7 +75,7 @@ def test_names_set_by_the_person_show_in_menu_roles_and_profile_names(
     )
     assert menu.returncode == 0, menu.stderr
     assert f"Account {ACCOUNT} (rig main):" in menu.stderr
-    assert f"in account {ACCOUNT} (rig main)" in menu.stderr
+    assert f"AWS account {ACCOUNT} (rig main)" in menu.stderr
 
     roles = as_json(sandbox.run(["roles", "--json", "--saml-response-file", answer]))
     assert {row["account_name"] for row in roles} == {"rig main"}
@@ -140,7 +140,9 @@ def test_sign_in_json_on_stdout_messages_on_stderr(sandbox: Sandbox, rig: Rig) -
     assert row["account_id"] == ACCOUNT and row["account_name"] is None
     expires = datetime.fromisoformat(row["expiration"].replace("Z", "+00:00"))
     assert expires > datetime.now(timezone.utc)
-    kept = sandbox.run(["--json", "--profile", "dev", "--no-prompt"])
+    kept = sandbox.run(
+        ["--json", "--profile", "dev", "--endpoint-url", rig.endpoint_url, "--no-prompt"]
+    )
     assert as_json(kept)["skipped"] is True
     assert "still holds valid credentials" in kept.stderr
 
@@ -148,9 +150,14 @@ def test_sign_in_json_on_stdout_messages_on_stderr(sandbox: Sandbox, rig: Rig) -
 def test_idp_list_json(sandbox: Sandbox, rig: Rig) -> None:
     assert as_json(sandbox.run(["idp", "list", "--json"])) == []
     sandbox.run(["idp", "add", "kc", rig.idp_login_url, "--username", "aws_user"])
-    assert as_json(sandbox.run(["idp", "list", "--json"])) == [
-        {"nickname": "kc", "url": rig.idp_login_url, "username": "aws_user", "browser": None}
-    ]
+    [entry] = as_json(sandbox.run(["idp", "list", "--json"]))
+    assert {key: entry[key] for key in ("nickname", "url", "username", "browser")} == {
+        "nickname": "kc",
+        "url": rig.idp_login_url,
+        "username": "aws_user",
+        "browser": None,
+    }
+    assert entry["origins"] == [] and entry["issuer"] is None and entry["proxy"] is None
 
 
 # doctor ---------------------------------------------------------------------------------------

@@ -60,7 +60,11 @@ def test_concurrent_refreshes_with_a_rotated_password_post_it_once(user: Sandbox
     added = user.run(["idp", "add", NICK, rig.idp_login_url, "--username", USER])
     assert added.returncode == 0, added.stderr
     keyring_set(user, "rotated-away")
-    call = ["credential-process", "--idp-nickname", NICK, "--role-arn", rig.role_user_arn]
+    # No replay: a kept IdP session of an earlier test would sign in without the password.
+    call = [
+        *("credential-process", "--idp-nickname", NICK, "--role-arn", rig.role_user_arn),
+        "--no-replay",
+    ]
     before = rig.count_logins(USER, "LOGIN_ERROR")
     callers = [user.start(call) for _ in range(3)]
     outcomes = [(c.wait(300), c.communicate()) for c in callers]
@@ -104,9 +108,10 @@ def test_a_plaintext_keyring_is_refused_and_nothing_is_written(user: Sandbox, ri
         if path.is_file() and not path.is_symlink():
             assert encoded not in path.read_bytes(), path
     # Next time it asks again (--no-prompt: it says so instead of using a file). A fresh
-    # browser profile, so that the IdP's session from the first run does not answer.
+    # browser profile and no replay, so that the IdP's session from the first run does not
+    # answer.
     shutil.rmtree(user.config_dir / "browser" / NICK)
-    quiet = user.run(["--idp-nickname", NICK, "--force", "--no-prompt"])
+    quiet = user.run(["--idp-nickname", NICK, "--force", "--no-prompt", "--no-replay"])
     assert quiet.returncode == 2
     assert "Cannot read the stored password: no OS keyring is available" in quiet.stderr
 
