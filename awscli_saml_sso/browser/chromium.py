@@ -230,26 +230,9 @@ def _no_second_interrupt() -> Iterator[None]:
 
 
 def _die_with_parent() -> Any:
-    """A preexec_fn asking Linux to SIGKILL the driver when this process dies (even by SIGKILL).
-
-    Chromium, talking to the driver over a pipe, then exits too. Resolved before the fork:
-    the function run in the child only makes one system call.
-    """
-    if not sys.platform.startswith("linux"):
-        return None
-    import ctypes
-
-    try:
-        prctl = ctypes.CDLL(None, use_errno=True).prctl
-    except (OSError, AttributeError):
-        return None
-    pr_set_pdeathsig = 1
-    sigkill = int(signal.SIGKILL)
-
-    def preexec() -> None:
-        prctl(pr_set_pdeathsig, sigkill)
-
-    return preexec
+    """The driver's parent-death SIGKILL on Linux (Chromium, on its pipe, exits with the
+    driver); None elsewhere, where the guardian stands in."""
+    return processes.die_with_parent(kill=True)
 
 
 def _end_driver(service: Any) -> None:

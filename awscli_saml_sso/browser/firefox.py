@@ -24,7 +24,6 @@ import logging
 import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import threading
@@ -337,29 +336,6 @@ def firefox_options(
     return options
 
 
-def _die_with_parent() -> Any:
-    """A preexec_fn asking Linux to SIGTERM geckodriver when this process dies.
-
-    SIGTERM, not SIGKILL: geckodriver closes Firefox on SIGTERM; killed, it leaves Firefox
-    running (re-parented). Resolved before the fork: the child only makes one system call.
-    """
-    if not sys.platform.startswith("linux"):
-        return None
-    import ctypes
-
-    try:
-        prctl = ctypes.CDLL(None, use_errno=True).prctl
-    except (OSError, AttributeError):
-        return None
-    pr_set_pdeathsig = 1
-    sigterm = int(signal.SIGTERM)
-
-    def preexec() -> None:
-        prctl(pr_set_pdeathsig, sigterm)
-
-    return preexec
-
-
 def _environment(profile_dir: Path) -> dict[str, str]:
     """geckodriver's (and so Firefox's) environment: its files inside the profile."""
     inside = {
@@ -389,7 +365,7 @@ def _make_service(driver_path: Path, profile_dir: Path, *, system_access: bool =
         # Own session: Ctrl-C in the terminal does not reach the browser before we tear it
         # down in order.
         popen_kw["start_new_session"] = True
-        preexec = _die_with_parent()
+        preexec = processes.die_with_parent(kill=False)
         if preexec is not None:
             popen_kw["preexec_fn"] = preexec
     return Service(

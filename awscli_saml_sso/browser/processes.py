@@ -11,7 +11,9 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-from collections.abc import Iterable
+import signal
+import sys
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -95,3 +97,28 @@ def end_profile_users(profile_dir: Path, grace: float = GRACE) -> None:
         for member in _tree(process.pid):
             tree[member.pid] = member
     end(tree.values(), grace)
+
+
+def die_with_parent(*, kill: bool) -> Callable[[], None] | None:
+    """A preexec_fn asking Linux to signal a driver when this process dies (even by SIGKILL):
+    SIGKILL with `kill` (chromedriver: Chromium, on its pipe, exits with it), else SIGTERM
+    (geckodriver closes Firefox on SIGTERM but, killed, leaves it running). None elsewhere:
+    macOS and Windows have no such signal (browser/guardian.py stands in).
+
+    Resolved before the fork: the function run in the child only makes one system call.
+    """
+    if not sys.platform.startswith("linux"):
+        return None
+    import ctypes
+
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+    pr_set_pdeathsig = 1
+    number = int(signal.SIGKILL if kill else signal.SIGTERM)
+
+    def preexec() -> None:
+        prctl(pr_set_pdeathsig, number)
+
+    return preexec
