@@ -198,7 +198,6 @@ def sign_in_at_idp(
     idp = choose_idp(opts, settings, ui)
     if opts.browser is None and idp.browser:
         opts = replace(opts, browser=idp.browser)
-    plan = browser_plan(opts, settings, idp.nickname)
     if opts.username and idp.username and opts.username.strip() != idp.username:
         # The IdP session in the profile belongs to the previous user: it would sign us in
         # as them without asking. A new user starts with a new profile.
