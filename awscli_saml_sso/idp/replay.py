@@ -16,17 +16,19 @@ from __future__ import annotations
 
 import logging
 import time
-import urllib.error
 import urllib.parse
-import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from email.message import Message
 from html.parser import HTMLParser
 from http.cookies import CookieError, SimpleCookie
+from typing import TYPE_CHECKING
 
 from awscli_saml_sso.idp.sessions import Session, SessionCookie
 from awscli_saml_sso.model import is_capture_request, is_loopback
+
+if TYPE_CHECKING:
+    import urllib.request
+    from email.message import Message
 
 log = logging.getLogger(__name__)
 
@@ -99,11 +101,6 @@ def relay_form(page: str, base_url: str) -> Form:
 
 
 # Where requests go ---------------------------------------------------------------------------
-class _NoRedirects(urllib.request.HTTPRedirectHandler):
-    def redirect_request(self, *args: object, **kwargs: object) -> None:
-        return None  # the walk follows redirects itself, to decide what cookies go where
-
-
 #: URL -> the proxy URL to reach it through (Basic credentials allowed), None for direct.
 Route = Callable[[str], str | None]
 
@@ -113,10 +110,17 @@ def _direct(url: str) -> str | None:
 
 
 def _opener(url: str, route: Route) -> urllib.request.OpenerDirector:
+    # urllib.request pulls in http.client, email and ssl (tens of ms): only a replay pays.
+    import urllib.request
+
+    class NoRedirects(urllib.request.HTTPRedirectHandler):
+        def redirect_request(self, *args: object, **kwargs: object) -> None:
+            return None  # the walk follows redirects itself, to decide what cookies go where
+
     proxy = route(url)
     scheme = urllib.parse.urlsplit(url).scheme
     return urllib.request.build_opener(
-        urllib.request.ProxyHandler({scheme: proxy} if proxy else {}), _NoRedirects()
+        urllib.request.ProxyHandler({scheme: proxy} if proxy else {}), NoRedirects()
     )
 
 
@@ -175,6 +179,9 @@ def _fetch(
     jar: _Jar, url: str, data: bytes | None, timeout: float, route: Route
 ) -> tuple[int, str, str]:
     """One request: (status, Location or page text, final URL). Raises NotReplayable."""
+    import urllib.error  # see _opener: only a replay pays for urllib.request
+    import urllib.request
+
     parts = urllib.parse.urlsplit(url)
     if parts.scheme != "https" and not (parts.scheme == "http" and is_loopback(parts.hostname)):
         raise NotReplayable(f"refusing to send anything over {parts.scheme} to {parts.hostname}")
