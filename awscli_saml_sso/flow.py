@@ -162,10 +162,13 @@ def replay_session(
     """The assertion from the IdP's kept session, without a browser; None to open one.
 
     Only for the user who signed in last at this IdP's host (the keyring is shared by every
-    config directory of the OS user); off with --no-replay and whenever the person asked to
-    see the browser.
+    config directory of the OS user); off with --no-replay, whenever the person asked to
+    see the browser, and after the IdP refused the stored password (a replay would leave the
+    old password in the keyring and automatic refreshes stopped: the person signs in anew).
     """
     if not opts.replay or opts.use_browser or opts.show_browser or not idp.username:
+        return None
+    if settings.password_refused(idp.nickname):
         return None
     with timing.span("replay"):
         session = sessions.recall(settings, idp.nickname)
@@ -466,6 +469,8 @@ def login(opts: RunOptions, settings: Settings, ui: Ui) -> LoginResult:
         opts, preflight(opts, settings, ui), idp_url=requested_idp_url(opts, settings)
     )
     opts = upstream.with_stored_proxy(opts, settings)  # STS follows the IdP's proxy too
+    if expires is not None and opts.idp_nickname and settings.password_refused(opts.idp_nickname):
+        expires = None  # this run is the one the refused refresh asked for: it signs in
     if expires is not None:
         ui.result(
             f"The {opts.profile} profile still holds valid credentials until "

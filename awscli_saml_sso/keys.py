@@ -29,17 +29,14 @@ from awscli_saml_sso.errors import (
     AssError,
     LocalFileError,
     NeedsPerson,
-    NoRoleError,
-    SamlError,
     SignInError,
-    StsError,
     UsageError,
     WrongPassword,
 )
 from awscli_saml_sso.files import atomic_write, ensure_private_dir, locked
 from awscli_saml_sso.flow import fetch_assertion, issue_keys, login, pick_targets
 from awscli_saml_sso.idp import upstream
-from awscli_saml_sso.idp.store import Settings
+from awscli_saml_sso.idp.store import Settings, record_failure, recorded_failure
 from awscli_saml_sso.model import (
     Keys,
     RunOptions,
@@ -130,57 +127,6 @@ def save(path: Path, keys: Keys, issued: datetime | None = None) -> None:
     atomic_write(path, json.dumps(document).encode("utf-8"))
 
 
-#: After a failed refresh (other than a refused password), callers within this many seconds
-#: fail at once with the same sentence instead of trying again.
-RETRY_AFTER = 60
-#: The errors a recorded failure is raised again as (so its exit code stays the same).
-_FAILURE_KINDS: dict[str, type[AssError]] = {
-    kind.__name__: kind
-    for kind in (
-        AssError,
-        UsageError,
-        SignInError,
-        WrongPassword,
-        SamlError,
-        NoRoleError,
-        StsError,
-        LocalFileError,
-    )
-}
-
-
-def _recorded_failure(record: Path, now: datetime) -> AssError | None:
-    """The error a recorded failed refresh stands for, while it still counts; else None."""
-    try:
-        document = json.loads(record.read_text(encoding="utf-8"))
-        when = parse_timestamp(document["when"])
-        message = str(document["message"])
-        kind = _FAILURE_KINDS[str(document["kind"])]
-        wrong_password = bool(document["wrong_password"])
-    except FileNotFoundError:
-        return None
-    except (OSError, ValueError, KeyError, TypeError, AttributeError):
-        log.debug("ignoring unusable refresh record %s", record, exc_info=True)
-        return None
-    if not wrong_password and now - when > timedelta(seconds=RETRY_AFTER):
-        return None
-    return kind(message)
-
-
-def _record_failure(record: Path, error: AssError, *, wrong_password: bool) -> None:
-    """Keep a failed refresh (private file, written under the caller's lock)."""
-    document = {
-        "when": format_timestamp(datetime.now(timezone.utc)),
-        "message": error.message,
-        "kind": type(error).__name__ if type(error) in _FAILURE_KINDS.values() else "AssError",
-        "wrong_password": wrong_password,
-    }
-    try:
-        atomic_write(record, json.dumps(document).encode("utf-8"))
-    except LocalFileError:
-        log.debug("could not record the failed refresh in %s", record, exc_info=True)
-
-
 def cached_or_refreshed(
     path: Path,
     *,
@@ -212,7 +158,7 @@ def cached_or_refreshed(
         if keys is not None:
             return keys, False
         if failures is not None:
-            recorded = _recorded_failure(failures, datetime.now(timezone.utc))
+            recorded = recorded_failure(failures, datetime.now(timezone.utc))
             if recorded is not None:
                 raise recorded
         log.info("refreshing %s", path.name)
@@ -225,11 +171,11 @@ def cached_or_refreshed(
                 + (f": {advice}" if advice else "")
             )
             if failures is not None:
-                _record_failure(failures, error, wrong_password=True)
+                record_failure(failures, error, wrong_password=True)
             raise error from exc
         except AssError as exc:
             if failures is not None:
-                _record_failure(failures, exc, wrong_password=False)
+                record_failure(failures, exc, wrong_password=False)
             raise
         save(path, keys)
         if failures is not None:

@@ -24,10 +24,20 @@ import os
 import re
 from collections.abc import Mapping
 from dataclasses import asdict, replace
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from awscli_saml_sso.errors import LocalFileError, UsageError
+from awscli_saml_sso.errors import (
+    AssError,
+    LocalFileError,
+    NoRoleError,
+    SamlError,
+    SignInError,
+    StsError,
+    UsageError,
+    WrongPassword,
+)
 from awscli_saml_sso.files import (
     PRIVATE_DIR_MODE,
     PRIVATE_FILE_MODE,
@@ -38,7 +48,13 @@ from awscli_saml_sso.files import (
     remove_tree,
 )
 from awscli_saml_sso.idp.passwords import SESSION_SERVICE, delete_password
-from awscli_saml_sso.model import IdentityProvider, is_loopback, origin_of
+from awscli_saml_sso.model import (
+    IdentityProvider,
+    format_timestamp,
+    is_loopback,
+    origin_of,
+    parse_timestamp,
+)
 from awscli_saml_sso.network import DIRECT, Proxy, integrated_auth_hosts, parse_proxy
 
 log = logging.getLogger(__name__)
@@ -137,6 +153,57 @@ def _entry(raw: object) -> IdentityProvider:
     return IdentityProvider(**fields)
 
 
+#: After a failed refresh (other than a refused password), callers within this many seconds
+#: fail at once with the same sentence instead of trying again.
+RETRY_AFTER = 60
+#: The errors a recorded failure is raised again as (so its exit code stays the same).
+_FAILURE_KINDS: dict[str, type[AssError]] = {
+    kind.__name__: kind
+    for kind in (
+        AssError,
+        UsageError,
+        SignInError,
+        WrongPassword,
+        SamlError,
+        NoRoleError,
+        StsError,
+        LocalFileError,
+    )
+}
+
+
+def recorded_failure(record: Path, now: datetime) -> AssError | None:
+    """The error a recorded failed refresh stands for, while it still counts; else None."""
+    try:
+        document = json.loads(record.read_text(encoding="utf-8"))
+        when = parse_timestamp(document["when"])
+        message = str(document["message"])
+        kind = _FAILURE_KINDS[str(document["kind"])]
+        wrong_password = bool(document["wrong_password"])
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        log.debug("ignoring unusable refresh record %s", record, exc_info=True)
+        return None
+    if not wrong_password and now - when > timedelta(seconds=RETRY_AFTER):
+        return None
+    return kind(message)
+
+
+def record_failure(record: Path, error: AssError, *, wrong_password: bool) -> None:
+    """Keep a failed refresh (private file, written under the caller's lock)."""
+    document = {
+        "when": format_timestamp(datetime.now(timezone.utc)),
+        "message": error.message,
+        "kind": type(error).__name__ if type(error) in _FAILURE_KINDS.values() else "AssError",
+        "wrong_password": wrong_password,
+    }
+    try:
+        atomic_write(record, json.dumps(document).encode("utf-8"))
+    except LocalFileError:
+        log.debug("could not record the failed refresh in %s", record, exc_info=True)
+
+
 class Settings:
     """The tool's config directory and everything stored in it."""
 
@@ -167,6 +234,12 @@ class Settings:
     def refresh_failure_file(self, nickname: str) -> Path:
         """Where a failed automatic refresh at this IdP is recorded (see `keys`)."""
         return self.config_dir / "cache" / f"{check_nickname(nickname)}.refresh-failed.json"
+
+    def password_refused(self, nickname: str) -> bool:
+        """Whether the last automatic refresh at this IdP stopped because the IdP refused the
+        stored password (the next sign-in must ask for it)."""
+        recorded = recorded_failure(self.refresh_failure_file(nickname), datetime.now(timezone.utc))
+        return isinstance(recorded, WrongPassword)
 
     def clear_refresh_failure(self, nickname: str) -> None:
         """Forget a recorded refresh failure: a sign-in at this IdP has just succeeded."""

@@ -59,8 +59,16 @@ def set_rig_password(rig: Rig, password: str) -> None:
 def test_concurrent_refreshes_with_a_rotated_password_post_it_once(user: Sandbox, rig: Rig) -> None:
     added = user.run(["idp", "add", NICK, rig.idp_login_url, "--username", USER])
     assert added.returncode == 0, added.stderr
+    # A first sign-in keeps the IdP's session (in the keyring), then the password rotates.
+    first = user.run(
+        ["--idp-nickname", NICK, "--role-arn", rig.role_user_arn], stdin=f"{USER}\n{USER}\n"
+    )
+    assert first.returncode == 0, first.stderr
+    # Only the session kept for replay survives (its cookies in the keyring): the browser
+    # profile's cookies would sign in without the password, as a new machine would not.
+    shutil.rmtree(Path(user.env["ASS_CONFIG_DIR"]) / "browser" / NICK)
     keyring_set(user, "rotated-away")
-    # No replay: a kept IdP session of an earlier test would sign in without the password.
+    # No replay: the kept IdP session would sign in without the password.
     call = [
         *("credential-process", "--idp-nickname", NICK, "--role-arn", rig.role_user_arn),
         "--no-replay",
@@ -80,7 +88,9 @@ def test_concurrent_refreshes_with_a_rotated_password_post_it_once(user: Sandbox
     assert later.returncode == 3 and later.stderr.strip().splitlines()[-1] == error
     assert rig.count_logins(USER, "LOGIN_ERROR") == before + 1
 
-    # An interactive sign-in with the right password clears the record and stores it.
+    # The interactive run the message asks for signs in although the saml profile is still
+    # valid, and asks for the password (replaying the kept session would leave the rotated
+    # password in the keyring); it clears the record and stores the password.
     fixed = user.run(
         ["--idp-nickname", NICK, "--role-arn", rig.role_user_arn], stdin=f"{USER}\n{USER}\n"
     )

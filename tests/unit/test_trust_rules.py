@@ -400,6 +400,32 @@ def test_a_refused_password_stops_automatic_refreshes_until_a_sign_in(tmp_path: 
     assert refreshed and got.access_key_id == "A" and not record.exists()
 
 
+def test_only_a_refused_password_makes_the_next_sign_in_ask_for_it(tmp_path: Path) -> None:
+    """A kept IdP session is not replayed after a refused password: replaying would leave the
+    old password in the keyring, and automatic refreshes stopped."""
+    settings = Settings(tmp_path)
+    path, record = tmp_path / "cache.json", settings.refresh_failure_file("corp")
+    record.parent.mkdir(mode=0o700)
+
+    def failing(error: AssError) -> None:
+        def refresh() -> Keys:
+            raise error
+
+        with pytest.raises(AssError):
+            keys.cached_or_refreshed(
+                path, min_remaining=300, refresh=refresh, lock_timeout=5, failures=record
+            )
+
+    assert not settings.password_refused("corp")
+    failing(SignInError("The capture proxy could not reach idp.example.com: refused."))
+    assert not settings.password_refused("corp")
+    record.unlink()
+    failing(WrongPassword("Invalid username or password."))
+    assert settings.password_refused("corp")
+    settings.clear_refresh_failure("corp")
+    assert not settings.password_refused("corp")
+
+
 def test_other_failures_are_shared_by_waiting_callers(tmp_path: Path) -> None:
     path, record = tmp_path / "cache.json", tmp_path / "corp.refresh-failed.json"
     calls = []
