@@ -1,3 +1,3 @@
-from awscli_saml_sso.cli import main
+from awscli_saml_sso.main import main
 
 main()

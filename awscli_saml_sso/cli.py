@@ -30,6 +30,7 @@ from awscli_saml_sso.aws.shell import SHELLS, render, variables
 from awscli_saml_sso.errors import AssError, Interrupted, NeedsPerson, UsageError
 from awscli_saml_sso.idp.store import Settings
 from awscli_saml_sso.model import IdentityProvider, Keys, RunOptions
+from awscli_saml_sso.paths import DEFAULT_MIN_REMAINING
 from awscli_saml_sso.text import printable
 
 log = logging.getLogger("awscli_saml_sso")
@@ -280,7 +281,7 @@ def cli(ctx: click.Context, /, **options: Any) -> None:
 @IDP_OPTIONS
 @CHAIN_OPTIONS
 @click.option("--profile", default="saml", hidden=True)
-@_min_remaining(keys.DEFAULT_MIN_REMAINING)
+@_min_remaining(DEFAULT_MIN_REMAINING)
 def credential_process(**options: Any) -> None:
     """Print keys for the AWS CLI's credential_process (JSON on stdout, nothing else).
 
@@ -340,7 +341,7 @@ EXEC_OPTIONS = _options(
     IDP_OPTIONS,
     CHAIN_OPTIONS,
     click.option("--profile", default="saml", show_default=True, help="Credentials profile."),
-    _min_remaining(keys.DEFAULT_MIN_REMAINING),
+    _min_remaining(DEFAULT_MIN_REMAINING),
 )
 
 

@@ -7,19 +7,35 @@ of the module that calls the library, never further up.
 
 from __future__ import annotations
 
-import click
+import sys
 
 from awscli_saml_sso.text import printable
 
 
-class AssError(click.ClickException):
-    """Base class: a failure that ends the run with one sentence and a non-zero exit code."""
+class AssError(Exception):
+    """Base class: a failure that ends the run with one sentence and a non-zero exit code.
+
+    Not tied to click: the console script's quick path and the lower layers raise and test
+    these without loading the command line; `cli.main` shows them.
+    """
 
     exit_code = 1
 
-    def show(self, file: object = None) -> None:  # pragma: no cover - thin override
-        # The message may quote an IdP page: no escape sequence reaches the terminal.
-        click.echo(f"Error: {printable(self.format_message())}", err=True)
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+    def format_message(self) -> str:
+        return self.message
+
+    def show(self) -> None:
+        """Print `Error: <message>` on stderr; the message may quote an IdP page, so no
+        escape sequence reaches the terminal."""
+        if sys.stderr is not None:  # pythonw has no stderr
+            print(f"Error: {printable(self.message)}", file=sys.stderr, flush=True)
 
 
 class UsageError(AssError):

@@ -39,12 +39,11 @@ from awscli_saml_sso.model import (
     RunOptions,
     Ui,
     display_available,
-    local_and_utc,
-    parse_timestamp,
     region_for,
     saml_too_large,
 )
 from awscli_saml_sso.network import Router, ca_bundle, integrated_auth_hosts
+from awscli_saml_sso.timestamps import local_and_utc, parse_timestamp
 
 log = logging.getLogger(__name__)
 REGION = re.compile(r"[a-z]{2}(-[a-z]+)+-\d{1,2}")

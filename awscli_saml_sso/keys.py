@@ -8,7 +8,6 @@ the cache stale at the same moment cause exactly one sign-in and all get its res
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -16,7 +15,7 @@ import signal
 import subprocess
 from collections.abc import Callable, Sequence
 from dataclasses import replace
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from pathlib import Path
 
 from awscli_saml_sso.aws import config_files
@@ -37,83 +36,25 @@ from awscli_saml_sso.files import atomic_write, ensure_private_dir, locked
 from awscli_saml_sso.flow import fetch_assertion, issue_keys, login, pick_targets
 from awscli_saml_sso.idp import upstream
 from awscli_saml_sso.idp.store import Settings, record_failure, recorded_failure
-from awscli_saml_sso.model import (
-    Keys,
-    RunOptions,
-    Ui,
-    format_timestamp,
-    parse_timestamp,
-    region_for,
-)
+from awscli_saml_sso.model import Keys, RunOptions, Ui, region_for
+from awscli_saml_sso.paths import cache_path, fresh_keys
+from awscli_saml_sso.timestamps import format_timestamp, parse_timestamp
 
 log = logging.getLogger(__name__)
 
-#: The AWS CLI refreshes credential_process keys 15 minutes before they expire; handing out
-#: keys with less left would make it call us again on every command.
-DEFAULT_MIN_REMAINING = 900
-
-
-def cache_path(
-    cache_dir: Path,
-    nickname: str,
-    role_arn: str,
-    endpoint_url: str | None,
-    *,
-    username: str = "",
-    idp_url: str = "",
-    chain: Sequence[str] = (),
-) -> Path:
-    """The cache file for one IdP (nickname and login URL), user, role (with the roles
-    chained from it) and STS endpoint: after a switch of user, IdP URL, endpoint or chain, no
-    one is handed the keys of another.
-    """
-    key = "\n".join((role_arn, endpoint_url or "", username, idp_url, *chain))
-    digest = hashlib.sha256(key.encode()).hexdigest()[:20]
-    return cache_dir / f"{nickname}-{digest}.json"
-
-
-#: The default refresh window never exceeds this share of the keys' lifetime: with a
-#: SessionDuration at or under the window, keys would otherwise be stale at birth and every
-#: call would sign in.
-MAX_WINDOW_SHARE = 0.5
-
-
-def refresh_window(min_remaining: int, lifetime: timedelta | None) -> timedelta:
-    """How long before expiry cached keys count as stale: `min_remaining` seconds; the
-    default window is clamped to a share of the keys' lifetime when that is known (a window
-    the person chose with --min-remaining is honoured as given)."""
-    window = timedelta(seconds=min_remaining)
-    if min_remaining != DEFAULT_MIN_REMAINING:
-        return window
-    if lifetime is not None and lifetime > timedelta(0):
-        window = min(window, lifetime * MAX_WINDOW_SHARE)
-    return window
-
 
 def load(path: Path, min_remaining: int, now: datetime | None = None) -> Keys | None:
-    """The cached keys if they have more than the refresh window left, else None.
-
-    A missing, unreadable or malformed cache is treated as empty: it is only a cache.
-    """
-    try:
-        document = json.loads(path.read_text(encoding="utf-8"))
-        keys = Keys(
-            str(document["AccessKeyId"]),
-            str(document["SecretAccessKey"]),
-            str(document["SessionToken"]),
-            parse_timestamp(document["Expiration"]),
-        )
-        issued = document.get("x_issued")
-        lifetime = keys.expiration - parse_timestamp(issued) if issued else None
-    except FileNotFoundError:
+    """The cached keys if they have more than the refresh window left, else None (see
+    `paths.fresh_keys`)."""
+    found = fresh_keys(path, min_remaining, now)
+    if found is None:
         return None
-    except (OSError, ValueError, KeyError, TypeError, AttributeError):
-        log.debug("ignoring unusable cache file %s", path, exc_info=True)
-        return None
-    now = now or datetime.now(timezone.utc)
-    if keys.expiration - now <= refresh_window(min_remaining, lifetime):
-        return None
-    return keys
+    return Keys(
+        found["AccessKeyId"],
+        found["SecretAccessKey"],
+        found["SessionToken"],
+        parse_timestamp(found["Expiration"]),
+    )
 
 
 def save(path: Path, keys: Keys, issued: datetime | None = None) -> None:

@@ -17,6 +17,7 @@ from typing import Protocol
 from urllib.parse import urlsplit
 
 from awscli_saml_sso.errors import NeedsPerson
+from awscli_saml_sso.timestamps import format_timestamp
 
 
 # How the core talks to the person --------------------------------------------------------------
@@ -161,27 +162,6 @@ class Keys:
     def remaining(self, now: datetime | None = None) -> timedelta:
         """How long the keys are still valid (negative once expired)."""
         return self.expiration - (now or datetime.now(timezone.utc))
-
-
-# Timestamps --------------------------------------------------------------------------------------
-def format_timestamp(moment: datetime) -> str:
-    """RFC 3339 in UTC, as the AWS CLI writes it: `2026-11-21T11:00:00Z`."""
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def parse_timestamp(text: str) -> datetime:
-    """The inverse of format_timestamp (a naive time counts as UTC). Raises ValueError."""
-    moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
-    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
-
-
-def local_and_utc(moment: datetime) -> str:
-    """`2026-11-21 13:17:27 CET (2026-11-21 12:17:27 UTC)`; UTC once when local time is UTC."""
-    utc = f"{moment.astimezone(timezone.utc):%Y-%m-%d %H:%M:%S} UTC"
-    local = moment.astimezone()
-    if local.utcoffset() == timedelta(0):
-        return utc
-    return f"{local:%Y-%m-%d %H:%M:%S %Z} ({utc})"
 
 
 # Input limits ------------------------------------------------------------------------------------

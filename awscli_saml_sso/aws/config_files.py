@@ -24,7 +24,8 @@ from pathlib import Path
 
 from awscli_saml_sso.errors import LocalFileError, StsError, UsageError
 from awscli_saml_sso.files import atomic_write, locked, resolve_target
-from awscli_saml_sso.model import Keys, format_timestamp
+from awscli_saml_sso.model import Keys
+from awscli_saml_sso.timestamps import format_timestamp
 
 log = logging.getLogger(__name__)
 

@@ -18,7 +18,8 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from awscli_saml_sso.errors import AssError
-from awscli_saml_sso.model import Keys, format_timestamp
+from awscli_saml_sso.model import Keys
+from awscli_saml_sso.timestamps import format_timestamp
 
 if TYPE_CHECKING:
     from http.server import BaseHTTPRequestHandler

@@ -21,12 +21,8 @@ from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING
 
 from awscli_saml_sso.errors import SamlError
-from awscli_saml_sso.model import (
-    MAX_SAML_INPUT_BYTES,
-    MAX_SAML_XML_BYTES,
-    format_timestamp,
-    saml_too_large,
-)
+from awscli_saml_sso.model import MAX_SAML_INPUT_BYTES, MAX_SAML_XML_BYTES, saml_too_large
+from awscli_saml_sso.timestamps import format_timestamp
 
 if TYPE_CHECKING:
     from xml.etree.ElementTree import Element

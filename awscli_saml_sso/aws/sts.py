@@ -20,7 +20,8 @@ from typing import TYPE_CHECKING, Any
 from awscli_saml_sso.aws import sts_query
 from awscli_saml_sso.aws.saml import Assertion, Role
 from awscli_saml_sso.errors import StsError
-from awscli_saml_sso.model import Keys, parse_timestamp
+from awscli_saml_sso.model import Keys
+from awscli_saml_sso.timestamps import parse_timestamp
 
 if TYPE_CHECKING:
     from collections.abc import Callable

@@ -21,7 +21,6 @@ import contextlib
 import json
 import logging
 import os
-import re
 from collections.abc import Mapping
 from dataclasses import asdict, replace
 from datetime import datetime, timedelta, timezone
@@ -48,14 +47,10 @@ from awscli_saml_sso.files import (
     remove_tree,
 )
 from awscli_saml_sso.idp.passwords import SESSION_SERVICE, delete_password
-from awscli_saml_sso.model import (
-    IdentityProvider,
-    format_timestamp,
-    is_loopback,
-    origin_of,
-    parse_timestamp,
-)
+from awscli_saml_sso.model import IdentityProvider, is_loopback, origin_of
 from awscli_saml_sso.network import DIRECT, Proxy, integrated_auth_hosts, parse_proxy
+from awscli_saml_sso.paths import NICKNAME, config_dir
+from awscli_saml_sso.timestamps import format_timestamp, parse_timestamp
 
 log = logging.getLogger(__name__)
 
@@ -66,12 +61,11 @@ OWN_ENTRIES = (
 )
 #: The key of an IdP's kept session (cookies) in the keyring, under SESSION_SERVICE.
 SESSION_KEY = "session"
-NICKNAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
 
 def check_nickname(nickname: str) -> str:
     """Return the nickname if usable as a file name and menu entry, else raise UsageError."""
-    if not NICKNAME.match(nickname):
+    if not NICKNAME.fullmatch(nickname):
         raise UsageError(
             f"the nickname {nickname!r} is not valid: use 1 to 64 letters, digits, '.', '_' "
             "or '-', starting with a letter or digit"
@@ -212,11 +206,7 @@ class Settings:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
-        env = os.environ if env is None else env
-        configured = env.get("ASS_CONFIG_DIR")
-        return cls(
-            Path(configured).expanduser() if configured else Path.home() / ".awscli_saml_sso"
-        )
+        return cls(config_dir(os.environ if env is None else env))
 
     # Paths -----------------------------------------------------------------------------
     @property

@@ -144,8 +144,9 @@ def test_main_maps_keyboard_interrupt_to_130(monkeypatch: pytest.MonkeyPatch) ->
 def test_cached_credential_process_is_light_and_prints_json(home: dict[str, str]) -> None:
     from datetime import datetime, timedelta, timezone
 
-    from awscli_saml_sso.keys import cache_path, save
+    from awscli_saml_sso.keys import save
     from awscli_saml_sso.model import Keys
+    from awscli_saml_sso.paths import cache_path
 
     role = "arn:aws:iam::000000000000:role/Role.User"
     keys = Keys("ASIAEXAMPLE", "secret", "token", datetime.now(timezone.utc) + timedelta(hours=1))

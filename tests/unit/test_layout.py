@@ -47,9 +47,14 @@ def test_an_upward_import_breaks_the_contract(tmp_path: Path) -> None:
     assert "awscli_saml_sso.model -> awscli_saml_sso.flow" in result.stdout
 
 
+#: The one deferred import of a project module: the console script loads the command line only
+#: when its quick answers (a cached credential-process call, --version) do not apply.
+DEFERRED = {("awscli_saml_sso/main.py", "awscli_saml_sso", ("cli",))}
+
+
 def test_project_modules_are_imported_at_the_top() -> None:
     """Only heavy third-party libraries are imported lazily, never the project's own modules
-    (except for type checking)."""
+    (except for type checking, and the console script's DEFERRED command line)."""
     late = []
     for path in PACKAGE.rglob("*.py"):
         tree = ast.parse(path.read_text(), str(path))
@@ -60,5 +65,8 @@ def test_project_modules_are_imported_at_the_top() -> None:
                 if isinstance(inner, ast.ImportFrom) and (inner.module or "").startswith(
                     "awscli_saml_sso"
                 ):
+                    names = tuple(alias.name for alias in inner.names)
+                    if (str(path.relative_to(REPO)), inner.module, names) in DEFERRED:
+                        continue
                     late.append(f"{path.relative_to(REPO)}:{inner.lineno}")
     assert late == []

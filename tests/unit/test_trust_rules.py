@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 from support.sandbox import Sandbox
 
-from awscli_saml_sso import flow, keys
+from awscli_saml_sso import flow, keys, paths
 from awscli_saml_sso.browser.autofill import _Run
 from awscli_saml_sso.browser.profile import clear_profile, locked_profile
 from awscli_saml_sso.errors import AssError, LocalFileError, SamlError, SignInError, WrongPassword
@@ -301,10 +301,10 @@ def test_a_changed_issuer_is_refused_without_a_person_and_asked_about_with_one(
 
 def test_the_cache_key_includes_the_user_and_the_idp_url(tmp_path: Path) -> None:
     role = "arn:aws:iam::000000000000:role/R"
-    alice = keys.cache_path(tmp_path, "corp", role, None, username="alice", idp_url="https://a/")
-    bob = keys.cache_path(tmp_path, "corp", role, None, username="bob", idp_url="https://a/")
-    moved = keys.cache_path(tmp_path, "corp", role, None, username="alice", idp_url="https://b/")
-    emulator = keys.cache_path(
+    alice = paths.cache_path(tmp_path, "corp", role, None, username="alice", idp_url="https://a/")
+    bob = paths.cache_path(tmp_path, "corp", role, None, username="bob", idp_url="https://a/")
+    moved = paths.cache_path(tmp_path, "corp", role, None, username="alice", idp_url="https://b/")
+    emulator = paths.cache_path(
         tmp_path, "corp", role, "http://localhost:4566", username="alice", idp_url="https://a/"
     )
     assert len({alice, bob, moved, emulator}) == 4
