@@ -30,7 +30,7 @@ from awscli_saml_sso.aws.shell import SHELLS, render, variables
 from awscli_saml_sso.errors import AssError, Interrupted, NeedsPerson, UsageError
 from awscli_saml_sso.idp.store import Settings
 from awscli_saml_sso.model import IdentityProvider, Keys, RunOptions
-from awscli_saml_sso.paths import DEFAULT_MIN_REMAINING
+from awscli_saml_sso.paths import DEFAULT_MIN_REMAINING, LOGIN_MIN_REMAINING
 from awscli_saml_sso.text import printable
 
 log = logging.getLogger("awscli_saml_sso")
@@ -250,7 +250,7 @@ def _start(
 @click.option("--profile", default="saml", show_default=True, help="Credentials profile.")
 @click.option("--output", help="Output format written to the profile's config.")
 @click.option("--force", is_flag=True, help="Sign in even if the profile is still valid.")
-@_min_remaining(300)
+@_min_remaining(LOGIN_MIN_REMAINING)
 @click.option("--clean", is_flag=True, help="Remove stored IdPs, passwords and browser profiles.")
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation (with --clean).")
 @JSON_OPTION

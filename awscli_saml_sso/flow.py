@@ -12,13 +12,14 @@ import re
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 from pathlib import Path
 
 from awscli_saml_sso import timing
 from awscli_saml_sso.aws import accounts, chain, config_files, sts
 from awscli_saml_sso.aws.roles import NO_ROLE, account_label, all_role_profiles, choose_role
 from awscli_saml_sso.aws.saml import Assertion, Role, parse_saml_response
+from awscli_saml_sso.aws.validity import FROM_FILE, kept_until, nothing_to_do, origin_values
 from awscli_saml_sso.browser.capture import (
     HEADLESS_TIMEOUT,
     BrowserPlan,
@@ -43,7 +44,7 @@ from awscli_saml_sso.model import (
     saml_too_large,
 )
 from awscli_saml_sso.network import Router, ca_bundle, integrated_auth_hosts
-from awscli_saml_sso.timestamps import local_and_utc, parse_timestamp
+from awscli_saml_sso.timestamps import local_and_utc
 
 log = logging.getLogger(__name__)
 REGION = re.compile(r"[a-z]{2}(-[a-z]+)+-\d{1,2}")
@@ -58,21 +59,6 @@ class LoginResult:
 
 
 # Skip when still valid -----------------------------------------------------------------------
-#: What a profile written by this tool records besides the keys: where they came from.
-IDP_KEY = "x_idp_url"
-ENDPOINT_KEY = "x_sts_endpoint"
-DEFAULT_ENDPOINT = "default"  # AWS's own STS endpoint for the role's region
-FROM_FILE = "saml-response-file"  # an assertion given with --saml-response-file
-
-
-def origin_values(opts: RunOptions, idp_url: str | None) -> dict[str, str]:
-    """The IdP and STS endpoint recorded beside the keys, for `still_valid` to compare."""
-    return {
-        IDP_KEY: idp_url or FROM_FILE,
-        ENDPOINT_KEY: (opts.endpoint_url or "").strip() or DEFAULT_ENDPOINT,
-    }
-
-
 def requested_idp_url(opts: RunOptions, settings: Settings) -> str | None:
     """The login URL this run asks for (--idp-url, or the stored --idp-nickname's), if any."""
     if opts.idp_url:
@@ -90,31 +76,19 @@ def still_valid(
     *,
     idp_url: str | None = None,
 ) -> datetime | None:
-    """The expiry of the target profile's credentials if they can be kept, else None.
-
-    Kept only when they came from this tool, have more than `min_remaining` seconds left,
-    are for the requested role (with no role requested, for the role chosen last time), came
-    from the requested STS endpoint (an emulator's keys never count for AWS, nor the other
-    way round) and, when the run names an IdP (`idp_url`), from that IdP.
-    """
+    """The expiry of the target profile's credentials if they can be kept, else None (see
+    `validity.kept_until`; never with --force, --all-roles, --saml-response-file or
+    --role-selection)."""
     if opts.force or opts.all_roles or opts.saml_response_file or opts.role_selection is not None:
         return None
-    if not profile or "x_security_token_expires" not in profile:
-        return None
-    wanted = opts.chain_role_arn or opts.role_arn
-    if wanted and profile.get("x_role_arn") != wanted.strip():
-        return None
-    recorded = origin_values(opts, idp_url)
-    if profile.get(ENDPOINT_KEY, DEFAULT_ENDPOINT) != recorded[ENDPOINT_KEY]:
-        return None
-    if idp_url and profile.get(IDP_KEY, idp_url) != idp_url:
-        return None
-    try:
-        expires = parse_timestamp(profile["x_security_token_expires"])
-    except ValueError:
-        return None
-    now = now or datetime.now(timezone.utc)
-    return expires if expires - now > timedelta(seconds=opts.min_remaining) else None
+    return kept_until(
+        profile,
+        role_arn=opts.chain_role_arn or opts.role_arn,
+        endpoint_url=opts.endpoint_url,
+        idp_url=idp_url,
+        min_remaining=opts.min_remaining,
+        now=now,
+    )
 
 
 # Getting the assertion ------------------------------------------------------------------------
@@ -471,10 +445,7 @@ def login(opts: RunOptions, settings: Settings, ui: Ui) -> LoginResult:
     if expires is not None and opts.idp_nickname and settings.password_refused(opts.idp_nickname):
         expires = None  # this run is the one the refused refresh asked for: it signs in
     if expires is not None:
-        ui.result(
-            f"The {opts.profile} profile still holds valid credentials until "
-            f"{local_and_utc(expires)}; nothing to do (use --force to sign in anyway)."
-        )
+        ui.result(nothing_to_do(opts.profile, expires))
         return LoginResult(profiles={}, skipped=True)
     assertion, source = fetch_assertion_from(opts, settings, ui)
     names = account_names(opts, settings, assertion, ui)
@@ -486,7 +457,7 @@ def login(opts: RunOptions, settings: Settings, ui: Ui) -> LoginResult:
             config_files.write_configs(
                 config_files.config_file(opts.env), {profile: config for profile in issued}
             )
-        config_files.write_credentials(path, issued, extra=origin_values(opts, source))
+        config_files.write_credentials(path, issued, extra=origin_values(opts.endpoint_url, source))
     _report(opts, issued, path, ui)
     return LoginResult(profiles={name: keys.role_arn for name, keys in issued.items()})
 

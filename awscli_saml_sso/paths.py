@@ -22,6 +22,8 @@ NICKNAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")  # use fullmatch
 #: The AWS CLI refreshes credential_process keys 15 minutes before they expire; handing out
 #: keys with less left would make it call us again on every command.
 DEFAULT_MIN_REMAINING = 900
+#: A sign-in run keeps a profile with more than this many seconds left (--min-remaining).
+LOGIN_MIN_REMAINING = 300
 #: The default refresh window never exceeds this share of the keys' lifetime: with a
 #: SessionDuration at or under the window, keys would otherwise be stale at birth and every
 #: call would sign in.
@@ -32,6 +34,11 @@ def config_dir(env: Mapping[str, str]) -> Path:
     """The tool's directory: ASS_CONFIG_DIR, else `~/.awscli_saml_sso`."""
     configured = env.get("ASS_CONFIG_DIR")
     return Path(configured).expanduser() if configured else Path.home() / ".awscli_saml_sso"
+
+
+def refresh_failure_path(config: Path, nickname: str) -> Path:
+    """Where a failed automatic refresh at this IdP is recorded (see `idp.store`)."""
+    return config / "cache" / f"{nickname}.refresh-failed.json"
 
 
 def cache_path(

@@ -15,19 +15,22 @@ text is parsed again before it is written: we never write a file the AWS CLI can
 
 from __future__ import annotations
 
-import logging
 import os
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 
+from awscli_saml_sso.aws.validity import EXPIRES_KEY, ROLE_KEY
 from awscli_saml_sso.errors import LocalFileError, StsError, UsageError
 from awscli_saml_sso.files import atomic_write, locked, resolve_target
-from awscli_saml_sso.model import Keys
 from awscli_saml_sso.timestamps import format_timestamp
 
-log = logging.getLogger(__name__)
+#: Not typing.TYPE_CHECKING: the quick "still valid" path (main) reads profiles with this
+#: module and imports neither typing nor the model at run time.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from awscli_saml_sso.model import Keys
+
 
 # configparser's section name for defaults; its keys leak into every profile.
 _DEFAULT_SECTION = "DEFAULT"
@@ -41,9 +44,9 @@ def profile_values(keys: Keys) -> dict[str, str]:
         "aws_session_token": keys.session_token,
         # Older SDKs (boto2, some Java/Go tools) still read only the security token.
         "aws_security_token": keys.session_token,
-        "x_security_token_expires": format_timestamp(keys.expiration),
+        EXPIRES_KEY: format_timestamp(keys.expiration),
         "x_principal_arn": keys.principal_arn,
-        "x_role_arn": keys.role_arn,
+        ROLE_KEY: keys.role_arn,
     }
 
 
@@ -103,13 +106,24 @@ class _Section:
         self.options: dict[str, int] = {}  # lowercased key -> index of its line
 
 
-@dataclass
 class _Document:
-    lines: list[str]  # line contents, without line endings
-    eols: list[str]  # line ending of each line ('' for a last line without one)
-    sections: dict[str, _Section]
-    defaults: dict[str, int]  # keys of [DEFAULT], which botocore adds to every profile
-    continued: dict[int, int]  # key line -> its last continuation line, for multi-line values
+    """A parsed AWS file (a plain class: no dataclasses import on the quick path)."""
+
+    __slots__ = ("continued", "defaults", "eols", "lines", "sections")
+
+    def __init__(
+        self,
+        lines: list[str],
+        eols: list[str],
+        sections: dict[str, _Section],
+        defaults: dict[str, int],
+        continued: dict[int, int],
+    ) -> None:
+        self.lines = lines  # line contents, without line endings
+        self.eols = eols  # line ending of each line ('' for a last line without one)
+        self.sections = sections
+        self.defaults = defaults  # keys of [DEFAULT], which botocore adds to every profile
+        self.continued = continued  # key line -> its last continuation line (multi-line values)
 
     @property
     def eol(self) -> str:
@@ -458,7 +472,6 @@ def _edit(path: Path, sections: Mapping[str, Mapping[str, str]], find: FindSecti
         if loaded is not None and new_text == text:
             return
         atomic_write(target, new_text.encode("utf-8"))
-    log.debug("updated [%s] in %s", "], [".join(sections), target)
 
 
 def _verify(

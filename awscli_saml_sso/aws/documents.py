@@ -7,6 +7,7 @@ from pathlib import Path
 
 from awscli_saml_sso.aws import config_files
 from awscli_saml_sso.aws.saml import Role
+from awscli_saml_sso.aws.validity import EXPIRES_KEY, ROLE_KEY
 from awscli_saml_sso.errors import LocalFileError
 
 
@@ -40,9 +41,9 @@ def signin_document(
     rows: list[dict[str, object]] = []
     for name in profiles:
         section: Mapping[str, str] = config_files.read_profile(path, name) or {}
-        if "x_security_token_expires" not in section:
+        if EXPIRES_KEY not in section:
             raise LocalFileError(f"the {name} profile in {path} lacks the keys this tool writes")
-        role_arn = section.get("x_role_arn", "")
+        role_arn = section.get(ROLE_KEY, "")
         account = role_arn.split(":")[4] if role_arn.count(":") >= 5 else None
         rows.append(
             {
@@ -50,7 +51,7 @@ def signin_document(
                 "role_arn": role_arn,
                 "account_id": account,
                 "account_name": (names or {}).get(account or ""),
-                "expiration": section["x_security_token_expires"],
+                "expiration": section[EXPIRES_KEY],
             }
         )
     return {"skipped": skipped, "credentials_file": str(path), "profiles": rows}

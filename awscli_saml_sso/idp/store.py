@@ -49,7 +49,7 @@ from awscli_saml_sso.files import (
 from awscli_saml_sso.idp.passwords import SESSION_SERVICE, delete_password
 from awscli_saml_sso.model import IdentityProvider, is_loopback, origin_of
 from awscli_saml_sso.network import DIRECT, Proxy, integrated_auth_hosts, parse_proxy
-from awscli_saml_sso.paths import NICKNAME, config_dir
+from awscli_saml_sso.paths import NICKNAME, config_dir, refresh_failure_path
 from awscli_saml_sso.timestamps import format_timestamp, parse_timestamp
 
 log = logging.getLogger(__name__)
@@ -223,7 +223,7 @@ class Settings:
 
     def refresh_failure_file(self, nickname: str) -> Path:
         """Where a failed automatic refresh at this IdP is recorded (see `keys`)."""
-        return self.config_dir / "cache" / f"{check_nickname(nickname)}.refresh-failed.json"
+        return refresh_failure_path(self.config_dir, check_nickname(nickname))
 
     def password_refused(self, nickname: str) -> bool:
         """Whether the last automatic refresh at this IdP stopped because the IdP refused the

@@ -22,9 +22,11 @@ from awscli_saml_sso.paths import cache_path
 ROLE = "arn:aws:iam::000000000000:role/Role.User"
 CHAINED = "arn:aws:iam::000000000000:role/Role.Chained"
 SCRIPT = Path(sys.executable).with_name("awscli_saml_sso")
-#: What a quick answer may import beyond the standard library.
-OWN_MODULES = {"awscli_saml_sso", "awscli_saml_sso.main", "awscli_saml_sso.paths"}
-OWN_MODULES |= {"awscli_saml_sso.timestamps"}
+#: What a quick answer may import beyond the standard library: the light modules.
+OWN_MODULES = {
+    f"awscli_saml_sso{name}"
+    for name in ("", ".main", ".paths", ".timestamps", ".errors", ".text", ".files", ".aws")
+} | {"awscli_saml_sso.aws.config_files", "awscli_saml_sso.aws.validity"}
 
 
 @pytest.fixture
@@ -201,3 +203,100 @@ def test_the_script_and_python_m_take_the_quick_path(env: dict[str, str]) -> Non
     missing = run([str(SCRIPT), "credential-process", "--idp-nickname", "corp"], env)
     assert missing.returncode == 2  # the command line's usage error, one sentence
     assert missing.stderr.strip() == "Error: --idp-nickname and --role-arn are both needed"
+
+
+# -- "still valid": a sign-in run whose profile is kept ------------------------------------------
+def write_profile(env: dict[str, str], *, minutes: int = 60, **values: str) -> None:
+    """A saml profile as a sign-in through `corp` against the emulator wrote it."""
+    expires = (datetime.now(timezone.utc) + timedelta(minutes=minutes)).strftime(
+        "%Y-%m-%dT%H:%M:%SZ"
+    )
+    fields = {
+        "aws_access_key_id": "A",
+        "aws_secret_access_key": "B",
+        "aws_session_token": "C",
+        "x_security_token_expires": expires,
+        "x_role_arn": ROLE,
+        "x_idp_url": "https://idp.example.com/sso",
+        "x_sts_endpoint": "http://localhost:4566",
+        **values,
+    }
+    credentials = Path(env["AWS_SHARED_CREDENTIALS_FILE"])
+    credentials.parent.mkdir(mode=0o700, exist_ok=True)
+    body = "".join(f"{key} = {value}\n" for key, value in fields.items())
+    credentials.write_text(f"[other]\naws_access_key_id = X\n\n[saml]\n{body}")
+    credentials.chmod(0o600)
+
+
+RUN = ["--use-stored", "--idp-nickname", "corp", "--endpoint-url", "http://localhost:4566"]
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        RUN,
+        [*RUN, "--role-arn", ROLE, "--no-prompt"],
+        ["--idp-nickname=corp", "--endpoint-url=http://localhost:4566", "--min-remaining", "60"],
+    ],
+)
+def test_a_still_valid_run_is_answered_as_the_command_line_answers_it(
+    env: dict[str, str], args: list[str]
+) -> None:
+    write_profile(env)
+    answer = quick_answer(args, env)
+    assert answer is not None and "still holds valid credentials" in answer
+    assert answer == full_cli(args, env).stdout
+
+
+def test_a_still_valid_run_imports_no_third_party_library(env: dict[str, str]) -> None:
+    write_profile(env)
+    code = (
+        "import sys\n"
+        "before = set(sys.modules)\n"
+        "sys.argv = ['awscli_saml_sso', *sys.argv[1:]]\n"
+        "from awscli_saml_sso.main import main\n"
+        "main()\n"
+        "other = sorted({m.split('.')[0] for m in set(sys.modules) - before\n"
+        "               if not m.startswith(('awscli_saml_sso', '_'))}\n"
+        "               - set(sys.stdlib_module_names))\n"
+        "print('OTHER=' + ','.join(other), file=sys.stderr)\n"
+        "print('CLI=' + str('awscli_saml_sso.cli' in sys.modules), file=sys.stderr)\n"
+    )
+    result = run([sys.executable, "-c", code, *RUN], env)
+    assert result.returncode == 0, result.stderr
+    assert "still holds valid credentials" in result.stdout
+    assert result.stderr.strip().splitlines()[-2:] == ["OTHER=", "CLI=False"]
+
+
+@pytest.mark.parametrize(
+    ("args", "profile", "change"),
+    [
+        (RUN, {"minutes": 3}, None),  # inside the 5-minute window
+        ([*RUN, "--role-arn", CHAINED], {}, None),  # another role
+        (RUN[:3], {}, None),  # AWS's STS, not the emulator's keys
+        (RUN, {"x_idp_url": "https://other.example.com/sso"}, None),  # another IdP
+        ([*RUN, "--force"], {}, None),  # an option this path does not know
+        ([*RUN, "--profile", "bad name"], {}, None),  # a usage error, worded by the CLI
+        (RUN, {}, "open credentials"),  # the command line tightens it and says so
+        (RUN, {}, "open config dir"),
+        (RUN, {}, "refused password"),  # this run must sign in and ask for the password
+        (RUN, {}, "corrupt idps.json"),
+    ],
+)
+def test_anything_uncertain_about_a_run_goes_to_the_command_line(
+    env: dict[str, str], args: list[str], profile: dict[str, object], change: str | None
+) -> None:
+    minutes = profile.pop("minutes", 60)
+    write_profile(env, minutes=int(str(minutes)), **{k: str(v) for k, v in profile.items()})
+    config = Path(env["ASS_CONFIG_DIR"])
+    if change == "open credentials":
+        Path(env["AWS_SHARED_CREDENTIALS_FILE"]).chmod(0o644)
+    elif change == "open config dir":
+        config.chmod(0o755)
+    elif change == "refused password":
+        (config / "cache").mkdir(mode=0o700)
+        (config / "cache" / "corp.refresh-failed.json").write_text("{}")
+        (config / "cache" / "corp.refresh-failed.json").chmod(0o600)
+    elif change == "corrupt idps.json":
+        (config / "idps.json").write_text("[{")
+    assert quick_answer(args, env) is None
