@@ -8,7 +8,6 @@ selenium, mitmproxy and boto3 load only inside the steps that need them.
 from __future__ import annotations
 
 import logging
-import re
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
@@ -19,7 +18,13 @@ from awscli_saml_sso import timing
 from awscli_saml_sso.aws import accounts, chain, config_files, sts
 from awscli_saml_sso.aws.roles import NO_ROLE, account_label, all_role_profiles, choose_role
 from awscli_saml_sso.aws.saml import Assertion, Role, parse_saml_response
-from awscli_saml_sso.aws.validity import FROM_FILE, kept_until, nothing_to_do, origin_values
+from awscli_saml_sso.aws.validity import (
+    FROM_FILE,
+    check_region,
+    kept_until,
+    nothing_to_do,
+    origin_values,
+)
 from awscli_saml_sso.browser.capture import (
     HEADLESS_TIMEOUT,
     BrowserPlan,
@@ -47,7 +52,6 @@ from awscli_saml_sso.network import Router, ca_bundle, integrated_auth_hosts
 from awscli_saml_sso.timestamps import local_and_utc
 
 log = logging.getLogger(__name__)
-REGION = re.compile(r"[a-z]{2}(-[a-z]+)+-\d{1,2}")
 
 
 @dataclass(frozen=True)
@@ -424,8 +428,8 @@ def preflight(opts: RunOptions, settings: Settings, ui: Ui) -> Mapping[str, str]
     )
     for note in filter(None, notes):
         ui.warn(note)
-    if opts.region and not REGION.fullmatch(opts.region):
-        raise UsageError(f"{opts.region!r} is not an AWS region name (e.g. eu-west-1)")
+    if opts.region:
+        check_region(opts.region)
     profile = config_files.read_profile(config_files.credentials_file(opts.env), opts.profile)
     if _config_settings(opts):
         if not opts.all_roles:

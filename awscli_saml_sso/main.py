@@ -22,7 +22,7 @@ from pathlib import Path
 
 from awscli_saml_sso import __version__
 from awscli_saml_sso.aws import config_files
-from awscli_saml_sso.aws.validity import kept_until, nothing_to_do
+from awscli_saml_sso.aws.validity import check_region, kept_until, nothing_to_do
 from awscli_saml_sso.errors import AssError, UsageError
 from awscli_saml_sso.paths import (
     DEFAULT_MIN_REMAINING,
@@ -46,7 +46,10 @@ _KEY_VALUES = (
     "--profile",
 )
 #: Options of a sign-in run whose values this path understands ("still valid?").
-_RUN_VALUES = ("--idp-nickname", "--role-arn", "--endpoint-url", "--min-remaining", "--profile")
+_RUN_VALUES = (
+    *("--idp-nickname", "--idp-url", "--username", "--role-arn", "--region"),
+    *("--endpoint-url", "--min-remaining", "--profile"),
+)
 #: Flags that change nothing about a quick answer (they matter to a sign-in only).
 _FLAGS = ("--replay", "--no-replay", "--use-stored", "--no-prompt")
 #: Log levels at which a quick answer prints no message.
@@ -191,10 +194,17 @@ def still_valid_run(words: Sequence[str], env: Mapping[str, str]) -> str | None:
             return None
         url = stored.get("url")
         idp_url = url.strip() if isinstance(url, str) else None
+    if "--idp-url" in options and (nickname is None or options["--idp-url"].strip() != idp_url):
+        return None  # the command line stores the new URL (or says what is missing)
     credentials = config_files.credentials_file(env)
     if not _private(credentials, directory=False):
         return None
+    region = options.get("--region")
     try:
+        if region is not None:  # checked and read as the command line does, never written
+            check_region(region)
+            config_files.check_config_settings(profile_name, {"region": region})
+            config_files.read_profile(config_files.config_file(env), profile_name)
         profile = config_files.read_profile(credentials, profile_name)
     except AssError:
         return None

@@ -29,7 +29,7 @@ from harness import (
 
 
 def item_cold(bench: Bench) -> list[Row]:
-    row = Row("1 cold headless sign-in (new profile)", 2.5)
+    row = Row("1 cold headless sign-in (new profile)", 1.3)  # issue 14 (issue 6: 2.5)
     written: list[float] = []
 
     def once(index: int) -> float:
@@ -70,7 +70,7 @@ def item_warm(bench: Bench) -> list[Row]:
 
 
 def item_noop(bench: Bench) -> list[Row]:
-    row = Row('3 "still valid" no-op run', 0.25)
+    row = Row('3 "still valid" no-op run', 0.03)  # issue 14 (issue 6: 0.25)
     try:
         home = _signed_in_home(bench, "noop")
     except BenchError as exc:
@@ -92,7 +92,7 @@ def item_noop(bench: Bench) -> list[Row]:
 
 
 def item_cached(bench: Bench) -> list[Row]:
-    row = Row("4 cached credential_process call", 0.1)
+    row = Row("4 cached credential_process call", 0.04)  # issue 14 (issue 6: 0.1)
     args = [
         "credential-process",
         "--idp-nickname",

@@ -6,9 +6,11 @@ Light on purpose (timestamps only): the console script's quick path (`main`) ans
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from datetime import datetime, timedelta, timezone
 
+from awscli_saml_sso.errors import UsageError
 from awscli_saml_sso.timestamps import local_and_utc, parse_timestamp
 
 #: What a profile written by this tool records besides the keys: where they came from.
@@ -16,8 +18,16 @@ IDP_KEY = "x_idp_url"
 ENDPOINT_KEY = "x_sts_endpoint"
 EXPIRES_KEY = "x_security_token_expires"
 ROLE_KEY = "x_role_arn"
+REGION = re.compile(r"[a-z]{2}(-[a-z]+)+-\d{1,2}")
 DEFAULT_ENDPOINT = "default"  # AWS's own STS endpoint for the role's region
 FROM_FILE = "saml-response-file"  # an assertion given with --saml-response-file
+
+
+def check_region(region: str) -> str:
+    """Return `region` if it looks like an AWS region name, else raise UsageError."""
+    if not REGION.fullmatch(region):
+        raise UsageError(f"{region!r} is not an AWS region name (e.g. eu-west-1)")
+    return region
 
 
 def origin_values(endpoint_url: str | None, idp_url: str | None) -> dict[str, str]:

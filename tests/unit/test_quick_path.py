@@ -237,6 +237,8 @@ RUN = ["--use-stored", "--idp-nickname", "corp", "--endpoint-url", "http://local
         RUN,
         [*RUN, "--role-arn", ROLE, "--no-prompt"],
         ["--idp-nickname=corp", "--endpoint-url=http://localhost:4566", "--min-remaining", "60"],
+        [*RUN, "--idp-url", "https://idp.example.com/sso", "--username", "bob"],
+        [*RUN, "--region", "eu-west-1", "--profile", "saml"],
     ],
 )
 def test_a_still_valid_run_is_answered_as_the_command_line_answers_it(
@@ -277,6 +279,9 @@ def test_a_still_valid_run_imports_no_third_party_library(env: dict[str, str]) -
         (RUN, {"x_idp_url": "https://other.example.com/sso"}, None),  # another IdP
         ([*RUN, "--force"], {}, None),  # an option this path does not know
         ([*RUN, "--profile", "bad name"], {}, None),  # a usage error, worded by the CLI
+        ([*RUN, "--idp-url", "https://other.example.com/sso"], {}, None),  # stored anew
+        (["--idp-url", "https://idp.example.com/sso"], {}, None),  # needs --idp-nickname
+        ([*RUN, "--region", "Europe"], {}, None),  # not a region name
         (RUN, {}, "open credentials"),  # the command line tightens it and says so
         (RUN, {}, "open config dir"),
         (RUN, {}, "refused password"),  # this run must sign in and ask for the password
