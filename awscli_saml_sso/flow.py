@@ -25,12 +25,7 @@ from awscli_saml_sso.aws.validity import (
     nothing_to_do,
     origin_values,
 )
-from awscli_saml_sso.browser.capture import (
-    HEADLESS_TIMEOUT,
-    BrowserPlan,
-    browser_name,
-    capture_assertion,
-)
+from awscli_saml_sso.browser.plan import HEADLESS_TIMEOUT, BrowserPlan, Capture, browser_name
 from awscli_saml_sso.browser.profile import clear_profile
 from awscli_saml_sso.errors import LocalFileError, NoRoleError, SamlError, StsError, UsageError
 from awscli_saml_sso.files import PRIVATE_FILE_MODE, make_private
@@ -168,6 +163,14 @@ def _proxy_url(router: Router) -> replay.Route:
     return route
 
 
+def capture_in_browser(url: str, plan: BrowserPlan, prompter: TerminalPrompter) -> Capture:
+    """`browser.capture.capture_assertion`, loaded only now: the proxy, the launchers and
+    autofill (tens of milliseconds of imports) are for runs that open a browser."""
+    from awscli_saml_sso.browser.capture import capture_assertion
+
+    return capture_assertion(url, plan, prompter)
+
+
 def sign_in_at_idp(
     opts: RunOptions, settings: Settings, ui: Ui
 ) -> tuple[Assertion, IdentityProvider]:
@@ -199,7 +202,7 @@ def sign_in_at_idp(
     name = browser_name(plan)
     ui.info(f"Signing in to {idp.nickname} with {name}{'' if plan.visible else ' (headless)'}...")
     prompter = TerminalPrompter(opts, idp, ui)
-    capture = capture_assertion(idp.url, plan, prompter)
+    capture = capture_in_browser(idp.url, plan, prompter)
     kept = replace(idp, browser=capture.browser)
     if opts.proxy or opts.proxy_pac:  # stored with the IdP: the next run needs no option
         kept = replace(kept, proxy=opts.proxy, proxy_pac=opts.proxy_pac)

@@ -23,7 +23,7 @@ from awscli_saml_sso.aws.chain import check_chain_options
 from awscli_saml_sso.aws.credential_server import REMOVED as SERVER_REMOVED
 from awscli_saml_sso.aws.credential_server import CredentialServer
 from awscli_saml_sso.aws.shell import child_environment, variables
-from awscli_saml_sso.browser.capture import HEADLESS_TIMEOUT
+from awscli_saml_sso.browser.plan import HEADLESS_TIMEOUT
 from awscli_saml_sso.errors import (
     AssError,
     LocalFileError,

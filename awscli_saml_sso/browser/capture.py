@@ -1,6 +1,8 @@
 """The browser capture of an assertion: proxy and browser lifetimes around the form-filling loop.
 
-selenium and mitmproxy load inside `capture_assertion`, only when a browser is needed.
+selenium and mitmproxy load inside `capture_assertion`, only when a browser is needed; this
+module itself (with autofill, the proxy, the launchers) is imported by `flow` only then too.
+What a plan is lives in `plan`, which every run imports.
 """
 
 from __future__ import annotations
@@ -8,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -17,6 +19,7 @@ from awscli_saml_sso.browser.autofill import NeedsHandOver, fill_forms
 from awscli_saml_sso.browser.ca import cert_path, ensure_ca
 from awscli_saml_sso.browser.discovery import BrowserSpec, resolve_browser
 from awscli_saml_sso.browser.launch import open_browser
+from awscli_saml_sso.browser.plan import HAND_OVER_AFTER, BrowserPlan, Capture
 from awscli_saml_sso.browser.proxy import CaptureProxy, free_loopback_port
 from awscli_saml_sso.model import Prompter
 from awscli_saml_sso.network import Router
@@ -25,49 +28,6 @@ if TYPE_CHECKING:
     from selenium.webdriver.remote.webdriver import WebDriver
 
 log = logging.getLogger(__name__)
-
-HEADLESS_TIMEOUT = 120.0
-VISIBLE_TIMEOUT = 300.0
-# A headless page without fields that stays the same this long, and is not a page where the
-# person acts elsewhere (a push), is handed over to the person in a visible window.
-HAND_OVER_AFTER = 15.0
-
-
-@dataclass(frozen=True)
-class BrowserPlan:
-    """How one capture drives the browser, and where it keeps its files."""
-
-    browser: str | None  # a name, or None for the first installed one
-    driver_path: Path | None
-    visible: bool
-    autofill: bool  # False: the person types everything (--use-browser)
-    timeout: float | None
-    profile_dir: Path  # the IdP's persistent browser profile
-    ca_dir: Path  # the capture proxy's CA
-    debug_dir: Path | None = None  # where a stuck page is saved (--log-level DEBUG)
-    router: Router | None = None  # the upstream proxy rule; None: always direct
-    upstream_ca: Path | None = None  # CAs for the IdP's TLS (network.ca_bundle)
-    integrated_auth: tuple[str, ...] = ()  # hosts that may get a Kerberos ticket
-    hand_over: bool = False  # a stuck headless sign-in reopens in a visible window
-
-    @property
-    def time_limit(self) -> float:
-        return self.timeout or (VISIBLE_TIMEOUT if self.visible else HEADLESS_TIMEOUT)
-
-
-@dataclass(frozen=True)
-class Capture:
-    """A captured SAMLResponse (base64, as posted), the browser that captured it, and the
-    browser's cookies at that moment (for idp/sessions.py to keep the IdP's own)."""
-
-    saml_response: str
-    browser: str
-    cookies: tuple[dict[str, Any], ...] = field(default=(), repr=False)
-
-
-def browser_name(plan: BrowserPlan) -> str:
-    """The browser this plan will drive (raises BrowserNotFound / UsageError early)."""
-    return resolve_browser(plan.browser, plan.driver_path).name
 
 
 def start_proxy(

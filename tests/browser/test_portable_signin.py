@@ -17,7 +17,8 @@ import pytest
 from support.fake_idp import PASSWORD, USERNAME, FakeIdP
 
 from awscli_saml_sso.browser import processes
-from awscli_saml_sso.browser.capture import BrowserPlan, capture_assertion
+from awscli_saml_sso.browser.capture import capture_assertion
+from awscli_saml_sso.browser.plan import BrowserPlan
 
 pytestmark = pytest.mark.portable
 

@@ -47,9 +47,13 @@ def test_an_upward_import_breaks_the_contract(tmp_path: Path) -> None:
     assert "awscli_saml_sso.model -> awscli_saml_sso.flow" in result.stdout
 
 
-#: The one deferred import of a project module: the console script loads the command line only
-#: when its quick answers (a cached credential-process call, --version) do not apply.
-DEFERRED = {("awscli_saml_sso/main.py", "awscli_saml_sso", ("cli",))}
+#: The deferred imports of project modules: the console script loads the command line only
+#: when its quick answers (a cached credential-process call, still valid, --version) do not
+#: apply, and a run loads the browser capture (proxy, launchers, autofill) only to open one.
+DEFERRED = {
+    ("awscli_saml_sso/main.py", "awscli_saml_sso", ("cli",)),
+    ("awscli_saml_sso/flow.py", "awscli_saml_sso.browser.capture", ("capture_assertion",)),
+}
 
 
 def test_project_modules_are_imported_at_the_top() -> None:
