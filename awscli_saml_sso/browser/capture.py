@@ -19,7 +19,7 @@ from awscli_saml_sso.browser.autofill import NeedsHandOver, fill_forms
 from awscli_saml_sso.browser.ca import cert_path, ensure_ca
 from awscli_saml_sso.browser.discovery import BrowserSpec, resolve_browser
 from awscli_saml_sso.browser.launch import open_browser
-from awscli_saml_sso.browser.plan import HAND_OVER_AFTER, BrowserPlan, Capture
+from awscli_saml_sso.browser.plan import BrowserPlan, Capture
 from awscli_saml_sso.browser.proxy import CaptureProxy, free_loopback_port
 from awscli_saml_sso.model import Prompter
 from awscli_saml_sso.network import Router
@@ -118,7 +118,7 @@ def _sign_in(
                 autofill=plan.autofill,
                 timeout=plan.time_limit,
                 debug_dir=plan.debug_dir,
-                hand_over_after=HAND_OVER_AFTER if hand_over else None,
+                hand_over_after=plan.hand_over_after if hand_over else None,
             )
         cookies = browser_cookies(driver)
         lifetimes.push(browser.pop_all())  # success: the browser closes with the proxy

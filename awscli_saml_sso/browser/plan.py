@@ -16,7 +16,8 @@ from awscli_saml_sso.network import Router
 HEADLESS_TIMEOUT = 120.0
 VISIBLE_TIMEOUT = 300.0
 # A headless page without fields that stays the same this long, and is not a page where the
-# person acts elsewhere (a push), is handed over to the person in a visible window.
+# person acts elsewhere (a push), is handed over to the person in a visible window; never
+# later than half the time limit, so that a short --timeout still leaves time to hand over.
 HAND_OVER_AFTER = 15.0
 
 
@@ -40,6 +41,11 @@ class BrowserPlan:
     @property
     def time_limit(self) -> float:
         return self.timeout or (VISIBLE_TIMEOUT if self.visible else HEADLESS_TIMEOUT)
+
+    @property
+    def hand_over_after(self) -> float:
+        """How long a stuck headless page waits before it is handed over to the person."""
+        return min(HAND_OVER_AFTER, self.time_limit / 2)
 
 
 @dataclass(frozen=True)

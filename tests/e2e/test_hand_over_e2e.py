@@ -66,7 +66,7 @@ def wait_for_window(display: str, title: str, tool: subprocess.Popen[str], secon
 def test_person_finishes_in_the_window_that_opens(
     user: Sandbox, rig: Rig, idp: ShapedIdP, xvfb: str
 ) -> None:
-    tool = user.start(args(idp, "--no-prompt", "--timeout", "150"))
+    tool = user.start(args(idp, "--no-prompt", "--timeout", "40"))  # handed over after 15 s
     try:
         window = wait_for_window(xvfb, "kmsi step 1", tool, 120)
         xdotool(xvfb, "windowfocus", "--sync", window)  # no window manager: focus directly
@@ -85,8 +85,10 @@ def test_person_finishes_in_the_window_that_opens(
     assert parser["saml"]["x_role_arn"] == rig.role_user_arn
 
 
+# With --timeout 10 a stuck page is handed over after 5 s (half the time limit): these two
+# runs would hand over, were it allowed and possible.
 def test_no_hand_over_fails_instead(user: Sandbox, idp: ShapedIdP, xvfb: str) -> None:
-    result = user.run(args(idp, "--no-prompt", "--no-hand-over", "--timeout", "25"))
+    result = user.run(args(idp, "--no-prompt", "--no-hand-over", "--timeout", "10"))
     assert result.returncode == 3, result.stderr
     assert "stuck on the page" in result.stderr
     assert "Autofill cannot finish" not in result.stderr
@@ -95,6 +97,6 @@ def test_no_hand_over_fails_instead(user: Sandbox, idp: ShapedIdP, xvfb: str) ->
 def test_no_display_no_hand_over(user: Sandbox, idp: ShapedIdP) -> None:
     user.env.pop("DISPLAY", None)
     user.env.pop("WAYLAND_DISPLAY", None)
-    result = user.run(args(idp, "--no-prompt", "--timeout", "25"))
+    result = user.run(args(idp, "--no-prompt", "--timeout", "10"))
     assert result.returncode == 3, result.stderr
     assert "Autofill cannot finish" not in result.stderr
