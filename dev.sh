@@ -157,11 +157,34 @@ setup() {
 # on this explicit opt-in; an ordinary user keeps the sandbox.
 no_sandbox_as_root() { if [[ $(id -u) -eq 0 ]]; then export ASS_BROWSER_NO_SANDBOX=1; fi; }
 
+# The rig starts (about a minute) while lint runs, unless one is already up; the test session
+# reuses it, and what was started here is stopped when this script ends, however it ends.
+RIG_STARTED_HERE=""
+stop_own_rig() {
+    if [[ -n "$RIG_STARTED_HERE" ]]; then
+        wait "$RIG_STARTED_HERE" 2>/dev/null || true
+        "$VENV/bin/python" keycloak/rig.py down >/dev/null 2>&1 || true
+    fi
+}
+
 run_tests() {
     setup
     no_sandbox_as_root
+    local status=0 rig_log="$REPO/.rig/up.log"
+    if ! "$VENV/bin/python" keycloak/rig.py status >/dev/null 2>&1; then
+        mkdir -p "$REPO/.rig"
+        "$VENV/bin/python" keycloak/rig.py up >"$rig_log" 2>&1 &
+        RIG_STARTED_HERE=$!
+        trap stop_own_rig EXIT
+    fi
     lint
-    local status=0
+    if [[ -n "$RIG_STARTED_HERE" ]] && ! wait "$RIG_STARTED_HERE"; then
+        RIG_STARTED_HERE=""
+        cat "$rig_log" >&2
+        "$VENV/bin/python" keycloak/rig.py down >/dev/null 2>&1 || true
+        say "the rig did not start (above); the tests that need it would fail."
+        return 1
+    fi
     # The Firefox tests find geckodriver on PATH, wherever cargo put it.
     export PATH="$PATH:$(cargo_bin)"
     "$VENV/bin/python" -m pytest "$@" || status=$?
@@ -176,12 +199,16 @@ lint() {
     local files=(awscli_saml_sso tests keycloak bench)
     "$VENV/bin/ruff" check "${files[@]}"
     "$VENV/bin/ruff" format --check "${files[@]}"
-    MYPYPATH="$REPO/keycloak:$REPO/tests" "$VENV/bin/mypy" --strict "${files[@]}"
+    # mypy's caches (one per platform) live with the other downloads: a fresh clone reuses them.
+    local mypy_cache="${XDG_CACHE_HOME:-$HOME/.cache}/awscli_saml_sso-mypy"
+    MYPYPATH="$REPO/keycloak:$REPO/tests" MYPY_CACHE_DIR="$mypy_cache/linux" \
+        "$VENV/bin/mypy" --strict "${files[@]}"
     # The product as Windows and macOS see it: every platform-only call must be guarded.
     # (The rig, the benchmark and most tests drive Linux-only tools, so they are not.)
     local platform
     for platform in win32 darwin; do
-        "$VENV/bin/mypy" --strict --platform "$platform" awscli_saml_sso
+        MYPY_CACHE_DIR="$mypy_cache/$platform" \
+            "$VENV/bin/mypy" --strict --platform "$platform" awscli_saml_sso
     done
     "$VENV/bin/lint-imports" --no-cache
 }
