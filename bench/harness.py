@@ -272,16 +272,25 @@ class Bench:
         password: bool,
         timeout: float,
         extra_env: dict[str, str] | None = None,
-        program: Sequence[str] = (str(TOOL),),
+        program: Sequence[str] | None = None,
     ) -> Run:
-        """Run the tool's console script (or another `program`) once with `args` in `home`."""
+        """Run the tool (`self.program`, or another `program`) once with `args` in `home`."""
         return run_process(
-            [*program, *args],
+            [*(program or self.program), *args],
             {**self.env(home, password=password), **(extra_env or {})},
             timeout=timeout,
             token=self.token,
             workdir=home / "work",
         )
+
+    @property
+    def program(self) -> tuple[str, ...]:
+        """The installed console script, as a person runs it; for a copy of the package on
+        PYTHONPATH (--commit, --pythonpath), `python -m awscli_saml_sso`, which every version
+        has, whatever module the script's entry point names today."""
+        if self.pythonpath:
+            return (sys.executable, "-m", "awscli_saml_sso")
+        return (str(TOOL),)
 
     def probe(self, home: Path, args: Sequence[str], *, timeout: float) -> Run:
         return run_process(

@@ -13,7 +13,6 @@ from harness import (
     IDP_NICKNAME,
     MB,
     ROLE_USER_ARN,
-    TOOL,
     Bench,
     BenchError,
     Row,
@@ -279,7 +278,7 @@ def item_split(bench: Bench) -> Split:
         spans_file = home / "work" / "spans.jsonl"
         args = bench.sign_in_args()
         run = run_process(
-            [str(TOOL), *args],
+            [*bench.program, *args],
             {**bench.env(home, password=True), "ASS_TIMINGS": str(spans_file)},
             timeout=180,
             token=bench.token,
