@@ -28,6 +28,7 @@ from awscli_saml_sso.browser.discovery import (
     BrowserNotFound,
     BrowserSpec,
     download_driver,
+    driver_on_loopback,
     quiet_selenium_manager,
 )
 from awscli_saml_sso.browser.profile import allow_negotiate, locked_profile
@@ -127,8 +128,7 @@ def _chromium_options(
     )
     # Commands return at once; fill_forms polls the page itself, with its own deadline.
     options.page_load_strategy = "none"
-    # Selenium talks to the driver on loopback: never through HTTP_PROXY / HTTPS_PROXY.
-    options.ignore_local_proxy_environment_variables()
+    driver_on_loopback(options)
     return options
 
 

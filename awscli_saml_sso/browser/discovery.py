@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import sys
+import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -325,6 +326,20 @@ def quiet_selenium_manager() -> None:
     inherit too.
     """
     os.environ["SE_AVOID_STATS"] = "true"
+
+
+def driver_on_loopback(options: Any) -> None:
+    """Make Selenium reach the driver on loopback directly, never through HTTP_PROXY /
+    HTTPS_PROXY: a company proxy cannot reach this machine's loopback, and without NO_PROXY
+    covering localhost every command to the driver would fail.
+
+    Selenium 4.51 deprecates this option in favour of a ClientConfig, which its Chromium and
+    Firefox WebDriver classes do not accept; they read only this flag, hence the silenced
+    warning.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        options.ignore_local_proxy_environment_variables()
 
 
 def download_driver(spec: BrowserSpec) -> Path:

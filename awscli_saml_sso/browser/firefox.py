@@ -36,7 +36,7 @@ from awscli_saml_sso.browser import processes
 
 # The browser-neutral parts of a teardown are Chromium's, shared rather than copied.
 from awscli_saml_sso.browser.chromium import _end_driver, _no_second_interrupt, _quit
-from awscli_saml_sso.browser.discovery import BrowserSpec, download_driver
+from awscli_saml_sso.browser.discovery import BrowserSpec, download_driver, driver_on_loopback
 from awscli_saml_sso.browser.profile import locked_profile
 from awscli_saml_sso.errors import SignInError, UsageError
 
@@ -333,6 +333,7 @@ def firefox_options(
     options.set_capability("moz:debuggerAddress", False)
     # Commands return at once; fill_forms polls the page itself, with its own deadline.
     options.page_load_strategy = "none"
+    driver_on_loopback(options)
     return options
 
 

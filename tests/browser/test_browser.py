@@ -160,6 +160,27 @@ def test_headless_capture_and_clean_teardown(
 
 
 @pytest.mark.browser
+def test_a_company_proxy_in_the_environment_does_not_cut_the_driver_off(
+    fresh_capture: CaptureProxy,
+    chromium: BrowserSpec,
+    tmp_path: Path,
+    autopost: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """HTTP(S)_PROXY without NO_PROXY for localhost: Selenium still reaches chromedriver on
+    loopback directly (browser.discovery.driver_on_loopback). Nothing listens on port 9."""
+    for name in ("NO_PROXY", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"):
+        monkeypatch.setenv(name, "http://127.0.0.1:9")
+    profile = tmp_path / "profile"
+    with launch(chromium, fresh_capture, profile) as driver:
+        driver.get(autopost)
+        assert fresh_capture.wait_for_saml_response(10) == "PHNhbWw+"
+    assert browser_processes(profile) == []
+
+
+@pytest.mark.browser
 def test_browser_trusts_only_our_proxy_key(
     chromium: BrowserSpec, proxy: CaptureProxy, tmp_path: Path
 ) -> None:

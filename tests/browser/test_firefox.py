@@ -116,6 +116,26 @@ def test_headless_capture_trusting_our_ca_only(
     assert set(capture.upstream_connections) == {("127.0.0.1", idp.port)}
 
 
+def test_a_company_proxy_in_the_environment_does_not_cut_the_driver_off(
+    firefox_spec: BrowserSpec,
+    capture: CaptureProxy,
+    idp: FakeIdP,
+    profile: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """HTTP(S)_PROXY set without NO_PROXY for localhost, as on many company desktops: Selenium
+    must still reach geckodriver on loopback directly (it once sent every command to the
+    proxy). The proxy here is a port where nothing listens."""
+    for name in ("NO_PROXY", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"):
+        monkeypatch.setenv(name, "http://127.0.0.1:9")
+    with launch(firefox_spec, capture, profile) as driver:
+        driver.get(idp.url("/twostep/done"))
+        assert capture.wait_for_saml_response(60)
+    assert browser_processes(profile) == []
+
+
 def test_a_profile_trusting_another_ca_refuses_our_proxy(
     firefox_spec: BrowserSpec, capture: CaptureProxy, idp: FakeIdP, profile: Path, tmp_path: Path
 ) -> None:
