@@ -5,10 +5,10 @@ profile configured by `configure-profile`, often several at a time; people rerun
 out of habit. While the cached keys are fresh, the first is answered here from the cache
 file; while the profile is still valid, the second says so; so is `--version`. These answers
 use the standard library and the package's light modules (paths, timestamps, errors, text,
-aws.config_files, aws.validity): no click, no third-party library. Anything else, and any call
-whose answer is not certain here (an option this path does not know, a log level that asks
-for messages, a file that is missing, stale, corrupt or not private, a refused password on
-record), goes to `cli.main` unchanged, which decides everything again by itself.
+files, aws.config_files, aws.validity): no click, no third-party library. Anything else, and
+any call whose answer is not certain here (an option this path does not know, a log level that
+asks for messages, a file that is missing, stale, corrupt or not private, a refused password
+on record), goes to `cli.main` unchanged, which decides everything again by itself.
 """
 
 from __future__ import annotations
@@ -70,8 +70,8 @@ def _options(words: Sequence[str], known: Sequence[str]) -> dict[str, str] | Non
         if name not in known or name in found:
             return None
         if not equals:
-            if position + 1 >= len(words):
-                return None
+            if position + 1 >= len(words) or words[position + 1].startswith("-"):
+                return None  # a missing value: the command line words the error
             value = words[position + 1]
             position += 1
         found[name] = value
@@ -140,7 +140,7 @@ def cached_credential_process(words: Sequence[str], env: Mapping[str, str]) -> s
     if not minimum.isdigit() or not minimum.isascii():
         return None
     directory = config_dir(env)
-    if not _private(directory, directory=True) or not _private(directory / "cache", directory=True):
+    if not _private_tree(directory):
         return None
     stored = _stored_idp(directory, nickname)
     if stored is None:
@@ -236,7 +236,7 @@ def main() -> None:
         sys.stdout.write(answer)
         sys.stdout.flush()
         return
-    # The one deferred import of a project module: the whole command line, when needed.
+    # Deferred (tests/unit/test_layout.py, DEFERRED): the command line, only when needed.
     from awscli_saml_sso import cli
 
     cli.main()

@@ -144,6 +144,7 @@ def test_the_quick_answer_imports_no_more_than_it_needs(env: dict[str, str]) -> 
         (["--min-remaining", "5000"], {}),  # stale for this window
         (["--external-id", "x-1"], {}),  # without --chain-role-arn: a usage error
         (["--role-arn"], {}),  # a value is missing
+        (["--profile", "--no-replay"], {}),  # an option where a value should be
         (["--idp-nickname", "corp"], {}),  # given twice
         ([], {"ASS_LOG_LEVEL": "DEBUG"}),  # messages were asked for
         ([], {"ASS_USERNAME": "bob"}),  # another user's keys are not these
@@ -167,6 +168,10 @@ def test_a_bad_nickname_never_names_a_file(env: dict[str, str]) -> None:
 def test_a_cache_open_to_others_is_left_to_the_command_line(env: dict[str, str]) -> None:
     """The command line tightens the modes and says so; the quick path never skips that."""
     cache(env)
+    idps = Path(env["ASS_CONFIG_DIR"]) / "idps.json"
+    idps.chmod(0o644)
+    assert quick_answer(BASE, env) is None
+    idps.chmod(0o600)
     cache_dir = Path(env["ASS_CONFIG_DIR"]) / "cache"
     (entry,) = cache_dir.iterdir()
     entry.chmod(0o644)
