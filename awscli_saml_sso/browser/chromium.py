@@ -12,18 +12,14 @@ import contextlib
 import logging
 import os
 import secrets
-import signal
 import subprocess
 import sys
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from awscli_saml_sso.browser import guardian, processes
 from awscli_saml_sso.browser.discovery import (
-    DRIVERS,
     UNSUPPORTED,
     BrowserNotFound,
     BrowserSpec,
@@ -31,9 +27,14 @@ from awscli_saml_sso.browser.discovery import (
     driver_on_loopback,
     quiet_selenium_manager,
 )
+from awscli_saml_sso.browser.driver import (
+    end_driver,
+    no_second_interrupt,
+    quit_driver,
+    start_with_watchdog,
+)
 from awscli_saml_sso.browser.profile import allow_negotiate, locked_profile
-from awscli_saml_sso.errors import SignInError, UsageError
-from awscli_saml_sso.limits import TimeLimitExceeded, call_with_time_limit
+from awscli_saml_sso.errors import UsageError
 from awscli_saml_sso.model import display_available
 
 if TYPE_CHECKING:
@@ -42,7 +43,6 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 _WINDOW_SIZE = "1280,900"
-_QUIT_TIMEOUT = 5.0
 #: Set to 1 to let Chromium run without its sandbox, which it needs when run as root.
 NO_SANDBOX_VARIABLE = "ASS_BROWSER_NO_SANDBOX"
 
@@ -132,26 +132,6 @@ def _chromium_options(
     return options
 
 
-def _quit(driver: WebDriver) -> None:
-    """driver.quit(), bounded in time: a wedged driver must not stall the teardown."""
-    try:
-        call_with_time_limit(lambda: _quietly_quit(driver), _QUIT_TIMEOUT, "driver-quit")
-    except TimeLimitExceeded:
-        logger.debug("driver.quit() did not return in time; killing the browser")
-
-
-def _quietly_quit(driver: WebDriver) -> None:
-    try:
-        # Leave a blank tab as the session Chromium restores next time, not an IdP page.
-        driver.get("about:blank")
-    except Exception:
-        logger.debug("could not blank the page before quitting", exc_info=True)
-    try:
-        driver.quit()
-    except Exception:
-        logger.debug("driver.quit() failed", exc_info=True)
-
-
 @contextlib.contextmanager
 def open_browser(
     spec: BrowserSpec,
@@ -205,44 +185,21 @@ def open_browser(
             driver = _start_driver(spec, service, options, start_timeout, watcher)
             yield driver
         finally:
-            with _no_second_interrupt():
+            with no_second_interrupt():
                 try:
                     if driver is not None:
-                        _quit(driver)
+                        quit_driver(driver)
                 finally:
-                    _end_driver(service)
+                    end_driver(service)
                     processes.end_profile_users(profile_dir)
                     if watcher is not None:
                         watcher.done()
-
-
-@contextlib.contextmanager
-def _no_second_interrupt() -> Iterator[None]:
-    """Ignore Ctrl-C during the (bounded) teardown so it cannot leave processes behind."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
 
 
 def _die_with_parent() -> Any:
     """The driver's parent-death SIGKILL on Linux (Chromium, on its pipe, exits with the
     driver); None elsewhere, where the guardian stands in."""
     return processes.die_with_parent(kill=True)
-
-
-def _end_driver(service: Any) -> None:
-    """End the driver's whole tree (driver, browser, helpers) and reap the driver."""
-    process: subprocess.Popen[bytes] | None = getattr(service, "process", None)
-    if process is None:
-        return
-    processes.end_tree(process.pid)
-    with contextlib.suppress(subprocess.TimeoutExpired):
-        process.wait(2.0)
 
 
 def _driver_reachable(port: int, base: str) -> bool:
@@ -316,46 +273,21 @@ def _start_driver(
     start_timeout: float,
     watcher: guardian.Guardian | None = None,
 ) -> WebDriver:
-    """Start driver and browser; a watchdog kills them if that takes longer than start_timeout.
-
-    `watcher` (a guardian) is told the driver's PID as soon as the driver runs.
-    """
-    from selenium.common.exceptions import WebDriverException
-
-    expired = threading.Event()
-
-    def watchdog() -> None:
-        expired.set()
-        _end_driver(service)
-
-    timer = threading.Timer(start_timeout, watchdog)
-    timer.daemon = True
-    started = time.monotonic()
-    timer.start()
+    """Start driver and browser under the watchdog (driver.start_with_watchdog); `watcher`
+    (a guardian) is told the driver's PID as soon as the driver runs."""
     if watcher is not None:
         _tell_when_started(service, watcher)
-    try:
+
+    def create() -> WebDriver:
         if spec.name == "edge":
             from selenium.webdriver import Edge
 
-            driver: WebDriver = Edge(options=options, service=service)
-        else:
-            from selenium.webdriver import Chrome
+            return Edge(options=options, service=service)
+        from selenium.webdriver import Chrome
 
-            driver = Chrome(options=options, service=service)
-    except WebDriverException as exc:
-        if expired.is_set():
-            raise SignInError(
-                f"{spec.name} did not start within {start_timeout:.0f} seconds."
-            ) from exc
-        raise SignInError(_start_failure(spec, exc)) from exc
-    finally:
-        timer.cancel()
-    # Bound every later command: a wedged driver must not hang the sign-in.
-    executor: Any = driver.command_executor
-    executor._client_config.timeout = 30
-    logger.debug("%s started in %.2f s", spec.name, time.monotonic() - started)
-    return driver
+        return Chrome(options=options, service=service)
+
+    return start_with_watchdog(spec, service, start_timeout, create)
 
 
 def _tell_when_started(service: Any, watcher: guardian.Guardian) -> None:
@@ -370,16 +302,3 @@ def _tell_when_started(service: Any, watcher: guardian.Guardian) -> None:
             watcher.watch(process.pid if process is not None else None)
 
     service.start = start_and_tell
-
-
-def _start_failure(spec: BrowserSpec, exc: Exception) -> str:
-    text = str(getattr(exc, "msg", None) or exc).strip().splitlines()
-    first = text[0] if text else type(exc).__name__
-    if "only supports" in first:
-        return (
-            f"The driver {spec.driver} does not match the installed {spec.name} ({first}); "
-            "install the matching driver or pass --driver-path."
-        )
-    if "user data directory is already in use" in first:
-        return "Another browser is using the sign-in profile; close it and try again."
-    return f"{spec.name} could not be started through {DRIVERS[spec.name]}: {first}"

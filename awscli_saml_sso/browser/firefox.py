@@ -26,17 +26,21 @@ import re
 import shutil
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from awscli_saml_sso.browser import processes
+from awscli_saml_sso.browser.discovery import BrowserSpec, download_driver, driver_on_loopback
 
 # The browser-neutral parts of a teardown are Chromium's, shared rather than copied.
-from awscli_saml_sso.browser.chromium import _end_driver, _no_second_interrupt, _quit
-from awscli_saml_sso.browser.discovery import BrowserSpec, download_driver, driver_on_loopback
+from awscli_saml_sso.browser.driver import (
+    end_driver,
+    no_second_interrupt,
+    quit_driver,
+    start_with_watchdog,
+)
 from awscli_saml_sso.browser.profile import locked_profile
 from awscli_saml_sso.errors import SignInError, UsageError
 
@@ -180,8 +184,8 @@ def _provision(
         raise SignInError(f"Firefox could not import the capture proxy's CA: {exc}.") from exc
     finally:
         if driver is not None:
-            _quit(driver)
-        _end_driver(service)
+            quit_driver(driver)
+        end_driver(service)
         processes.end_profile_users(profile_dir)
     (profile_dir / _PROVISIONED_STAMP).write_text(ca_nickname(ca_cert) + "\n", encoding="ascii")
     logger.debug("provisioned the Firefox profile's CA in %.2f s", time.monotonic() - started)
@@ -379,35 +383,14 @@ def _make_service(driver_path: Path, profile_dir: Path, *, system_access: bool =
 
 
 def _start_driver(spec: BrowserSpec, service: Any, options: Any, start_timeout: float) -> WebDriver:
-    """Start geckodriver and Firefox; a watchdog ends them if that takes too long."""
-    from selenium.common.exceptions import WebDriverException
-    from selenium.webdriver import Firefox
+    """Start geckodriver and Firefox under the watchdog (driver.start_with_watchdog)."""
 
-    expired = threading.Event()
+    def create() -> WebDriver:
+        from selenium.webdriver import Firefox
 
-    def watchdog() -> None:
-        expired.set()
-        _end_driver(service)
+        return Firefox(options=options, service=service)
 
-    timer = threading.Timer(start_timeout, watchdog)
-    timer.daemon = True
-    started = time.monotonic()
-    timer.start()
-    try:
-        driver: WebDriver = Firefox(options=options, service=service)
-    except WebDriverException as exc:
-        if expired.is_set():
-            raise SignInError(f"Firefox did not start within {start_timeout:.0f} seconds.") from exc
-        text = str(getattr(exc, "msg", None) or exc).strip().splitlines()
-        first = text[0] if text else type(exc).__name__
-        raise SignInError(f"{spec.name} could not be started through geckodriver: {first}") from exc
-    finally:
-        timer.cancel()
-    # Bound every later command: a wedged driver must not hang the sign-in.
-    executor: Any = driver.command_executor
-    executor._client_config.timeout = 30
-    logger.debug("firefox started in %.2f s", time.monotonic() - started)
-    return driver
+    return start_with_watchdog(spec, service, start_timeout, create, label="Firefox")
 
 
 @contextlib.contextmanager
@@ -468,10 +451,10 @@ def open_firefox(
             driver = _start_driver(spec, service, options, start_timeout)
             yield driver
         finally:
-            with _no_second_interrupt():
+            with no_second_interrupt():
                 try:
                     if driver is not None:
-                        _quit(driver)
+                        quit_driver(driver)
                 finally:
-                    _end_driver(service)
+                    end_driver(service)
                     processes.end_profile_users(profile_dir)
