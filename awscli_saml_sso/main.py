@@ -231,7 +231,10 @@ def quick_answer(words: Sequence[str], env: Mapping[str, str]) -> str | None:
 
 def main() -> None:
     """Entry point of the `awscli_saml_sso` script (and of `python -m awscli_saml_sso`)."""
-    answer = quick_answer(sys.argv[1:], os.environ)
+    try:
+        answer = quick_answer(sys.argv[1:], os.environ)
+    except Exception:  # anything unforeseen here: the command line decides and words it
+        answer = None
     if answer is not None:
         sys.stdout.write(answer)
         sys.stdout.flush()
