@@ -11,7 +11,6 @@ import json
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -28,7 +27,7 @@ from support.corpnet import (
     private_ca,
 )
 from support.rig import Rig
-from support.sandbox import Sandbox, leftovers
+from support.sandbox import Sandbox, assert_nothing_left
 
 pytestmark = [pytest.mark.rig, pytest.mark.browser]
 
@@ -58,10 +57,7 @@ def user(sandbox: Sandbox, rig: Rig, company_ca: PrivateCA) -> Iterator[Sandbox]
         SSL_CERT_FILE=str(company_ca.cert_pem),
     )
     yield sandbox
-    deadline = time.monotonic() + 5
-    while leftovers(sandbox) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert leftovers(sandbox) == []
+    assert_nothing_left(sandbox)
 
 
 def login(idp: CorpIdP, *extra: str, prompt: bool = False, timeout: int = 40) -> list[str]:

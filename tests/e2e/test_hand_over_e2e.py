@@ -17,7 +17,7 @@ import pytest
 from support.browsers import xdotool
 from support.fake_idp import PASSWORD, USERNAME
 from support.rig import Rig
-from support.sandbox import Sandbox, leftovers
+from support.sandbox import Sandbox, assert_nothing_left
 from support.shaped_idp import ShapedIdP
 
 pytestmark = [pytest.mark.rig, pytest.mark.browser]
@@ -33,10 +33,7 @@ def idp(rig: Rig) -> Iterator[ShapedIdP]:
 def user(sandbox: Sandbox, rig: Rig) -> Iterator[Sandbox]:
     sandbox.env.update(ASS_ENDPOINT_URL=rig.endpoint_url, ASS_PASSWORD=PASSWORD)
     yield sandbox
-    deadline = time.monotonic() + 5
-    while leftovers(sandbox) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert leftovers(sandbox) == []
+    assert_nothing_left(sandbox)
 
 
 def args(idp: ShapedIdP, *extra: str) -> list[str]:

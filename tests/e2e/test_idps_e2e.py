@@ -10,14 +10,13 @@ from __future__ import annotations
 import configparser
 import dataclasses
 import subprocess
-import time
 from collections.abc import Iterator
 
 import pyotp
 import pytest
 import rig as keycloak_rig
 from support.rig import Rig
-from support.sandbox import Sandbox, leftovers
+from support.sandbox import Sandbox, assert_nothing_left
 
 pytestmark = [pytest.mark.rig, pytest.mark.browser]
 
@@ -41,10 +40,7 @@ def idp(request: pytest.FixtureRequest, rig: Rig) -> str:
 def user(sandbox: Sandbox, rig: Rig) -> Iterator[Sandbox]:
     sandbox.env["ASS_ENDPOINT_URL"] = rig.endpoint_url
     yield sandbox
-    deadline = time.monotonic() + 5
-    while leftovers(sandbox) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert leftovers(sandbox) == []
+    assert_nothing_left(sandbox)
 
 
 def login(rig: Rig, idp: str, *extra: str) -> list[str]:

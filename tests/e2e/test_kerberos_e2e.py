@@ -7,7 +7,6 @@ name, removed afterwards) accepts SPNEGO with the KDC's keytab, then falls back 
 from __future__ import annotations
 
 import contextlib
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,7 +15,7 @@ import pytest
 import requests
 from support.corpnet import KRB_USER, Kdc, kerberos_realm, run_kdc
 from support.rig import Rig
-from support.sandbox import Sandbox, leftovers
+from support.sandbox import Sandbox, assert_nothing_left
 
 pytestmark = [pytest.mark.rig, pytest.mark.browser]
 
@@ -71,10 +70,7 @@ def user(sandbox: Sandbox, rig: Rig, kdc: Kdc, tmp_path: Path) -> Iterator[Sandb
         KRB5CCNAME=f"FILE:{tmp_path / 'ccache'}",
     )
     yield sandbox
-    deadline = time.monotonic() + 5
-    while leftovers(sandbox) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert leftovers(sandbox) == []
+    assert_nothing_left(sandbox)
 
 
 def test_ticket_signs_in_without_a_password_on_a_fresh_profile(

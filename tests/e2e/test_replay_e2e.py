@@ -16,7 +16,7 @@ from pathlib import Path
 import pyotp
 import pytest
 from support.rig import Rig
-from support.sandbox import Sandbox, leftovers
+from support.sandbox import Sandbox, assert_nothing_left
 
 pytestmark = [pytest.mark.rig, pytest.mark.browser]
 
@@ -28,10 +28,7 @@ NO_DRIVER = ["--driver-path", "/nonexistent/chromedriver"]
 def user(sandbox: Sandbox, rig: Rig) -> Iterator[Sandbox]:
     sandbox.env["ASS_ENDPOINT_URL"] = rig.endpoint_url
     yield sandbox
-    deadline = time.monotonic() + 5
-    while leftovers(sandbox) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert leftovers(sandbox) == []
+    assert_nothing_left(sandbox)
 
 
 def spans(path: Path) -> list[str]:

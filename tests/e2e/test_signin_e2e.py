@@ -18,7 +18,7 @@ import pyotp
 import pytest
 from support.browsers import xdotool
 from support.rig import Rig
-from support.sandbox import Sandbox, leftovers
+from support.sandbox import Sandbox, assert_nothing_left, leftovers
 
 pytestmark = [pytest.mark.rig, pytest.mark.browser]
 
@@ -30,10 +30,7 @@ def user(sandbox: Sandbox, rig: Rig) -> Iterator[Sandbox]:
     """A sandbox with the rig's STS endpoint; after the test, nothing of it may still run."""
     sandbox.env["ASS_ENDPOINT_URL"] = rig.endpoint_url
     yield sandbox
-    deadline = time.monotonic() + 5
-    while leftovers(sandbox) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert leftovers(sandbox) == []
+    assert_nothing_left(sandbox)
 
 
 def first_login(user: Sandbox, rig: Rig, *extra: str) -> list[str]:

@@ -199,3 +199,12 @@ def leftovers(sandbox: Sandbox) -> list[str]:
             if process.environ().get("ASS_CONFIG_DIR") == marker.split("=", 1)[1]:
                 found.append(f"{process.pid} {' '.join(process.info['cmdline'] or [])[:120]}")
     return found
+
+
+def assert_nothing_left(sandbox: Sandbox, wait: float = 5.0) -> None:
+    """After a test: no process of this sandbox (browser, driver, the tool) still runs,
+    allowing `wait` seconds for a teardown that is still ending them."""
+    deadline = time.monotonic() + wait
+    while leftovers(sandbox) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert leftovers(sandbox) == []
