@@ -1,7 +1,7 @@
 """Where the tool keeps things on disk, what may name them, and when cached keys are fresh.
 
-Light on purpose (the standard library only): the console script (`main`) answers a cached
-`credential-process` call with this module alone, before the command line and the rest of
+Light on purpose (the standard library and `timestamps` only): the console script (`main`)
+answers a cached `credential-process` call with it before the command line and the rest of
 the package are loaded. The rules here are the only copy: `idp.store` and `keys` use them too.
 """
 

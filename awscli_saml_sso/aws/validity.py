@@ -1,7 +1,8 @@
 """When a profile this tool wrote can be kept instead of signing in again.
 
-Light on purpose (timestamps only): the console script's quick path (`main`) answers a
-"still valid" run with it before the command line loads; `flow.still_valid` uses the same rule.
+Light on purpose (timestamps and errors only): the console script's quick path (`main`)
+answers a "still valid" run with it before the command line loads; `flow.still_valid` and
+`flow.preflight` use the same rules.
 """
 
 from __future__ import annotations
